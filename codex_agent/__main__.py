@@ -1,0 +1,3 @@
+from codex_agent.cli import main
+
+main()

@@ -1,0 +1,97 @@
+"""The first process in a job's tmux pane: `python -m codex_agent.agents.launch JOB_DIR`.
+
+It reads the launch spec that `start` wrote (`launch.json`: argument list, prompt delivery), receives the
+caller's environment through a FIFO (so secrets such as API keys never touch the disk), and then replaces
+itself with a tiny `sh` that runs the agent and records its exit status. Python does not stay resident:
+a live job costs one small `sh` and tmux's `cat` for the output log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+ENV_FIFO = "env.fifo"
+LAUNCH_SPEC = "launch.json"
+EXIT_FILE = "exit_code"
+LAUNCH_ERROR = "launch_error"
+ENV_TIMEOUT_S = 30
+PANE_VARIABLES = ("TERM", "TMUX", "TMUX_PANE", "COLORTERM")
+
+# A fixed script: the agent's argument list arrives as positional parameters and is never parsed by a shell.
+# The exit status is written to a temp file and renamed, so a reader sees all of it or nothing.
+RUN_AND_RECORD = (
+    'exit_file=$1; shift; "$@"; code=$?; '
+    '(umask 077; printf "%s\\n" "$code" > "$exit_file.tmp") && mv -f "$exit_file.tmp" "$exit_file"; '
+    'exit "$code"'
+)
+
+
+def _fail(job_dir: Path, message: str) -> int:
+    print(f"codex-agent: {message}", file=sys.stderr)
+    (job_dir / LAUNCH_ERROR).write_text(message + "\n")
+    tmp = job_dir / f"{EXIT_FILE}.tmp"
+    tmp.write_text("125\n")
+    tmp.replace(job_dir / EXIT_FILE)
+    return 125
+
+
+def _read_env(fifo: Path) -> dict[str, str]:
+    def on_alarm(signum: int, frame: object) -> None:
+        raise TimeoutError
+
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(ENV_TIMEOUT_S)
+    try:
+        with open(fifo, "rb") as handle:
+            data = handle.read()
+    finally:
+        signal.alarm(0)
+    env = json.loads(data)
+    if not isinstance(env, dict):
+        raise ValueError("environment is not an object")
+    return {str(key): str(value) for key, value in env.items()}
+
+
+def main(argv: list[str]) -> int:
+    job_dir = Path(argv[1])
+    try:
+        spec: dict[str, Any] = json.loads((job_dir / LAUNCH_SPEC).read_text())
+        env = _read_env(job_dir / ENV_FIFO)
+    except TimeoutError:
+        return _fail(job_dir, "the starting codex-agent never handed over its environment")
+    except (OSError, ValueError) as exc:
+        return _fail(job_dir, f"cannot read the launch spec: {exc}")
+    finally:
+        (job_dir / ENV_FIFO).unlink(missing_ok=True)
+
+    command = [str(arg) for arg in spec["argv"]]
+    prompt_via = spec.get("prompt_via", "none")
+    prompt_path = job_dir / "prompt.txt"
+    if prompt_via == "argv":
+        command.append(prompt_path.read_bytes().decode("utf-8", errors="surrogateescape"))
+    elif prompt_via == "stdin":
+        fd = os.open(prompt_path, os.O_RDONLY)
+        os.dup2(fd, 0)
+        os.close(fd)
+    # The terminal is tmux's, not the caller's: keep what tmux set for this pane.
+    for name in PANE_VARIABLES:
+        if name in os.environ:
+            env[name] = os.environ[name]
+        else:
+            env.pop(name, None)
+    env.update({str(k): str(v) for k, v in spec.get("env", {}).items()})
+    exit_file = str(job_dir / EXIT_FILE)
+    try:
+        os.execve("/bin/sh", ["sh", "-c", RUN_AND_RECORD, "sh", exit_file, *command], env)
+    except OSError as exc:
+        return _fail(job_dir, f"cannot start the agent: {exc}")
+    return 0  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

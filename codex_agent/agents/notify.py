@@ -1,0 +1,45 @@
+"""Codex's turn-complete hook: `python -m codex_agent.agents.notify JOB_DIR PAYLOAD_JSON`.
+
+Codex runs it after every turn with one JSON argument. It appends one line to the job's `turns.jsonl` with a
+single write (atomic for lines of this size on a local filesystem), then runs the user's own notify program if
+they had one, since our `-c notify=` override replaces it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+TURNS_FILE = "turns.jsonl"
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 3:
+        return 2
+    job_dir = Path(argv[1])
+    payload_text = argv[-1]
+    try:
+        payload = json.loads(payload_text)
+    except ValueError:
+        payload = {"raw": payload_text}
+    line = json.dumps({"at": int(time.time() * 1000), "payload": payload}, ensure_ascii=True) + "\n"
+    fd = os.open(job_dir / TURNS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+    try:
+        chain = json.loads((job_dir / "launch.json").read_text()).get("notify_chain") or []
+    except (OSError, ValueError):
+        chain = []
+    if chain:
+        subprocess.run([*map(str, chain), payload_text], check=False, timeout=60)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

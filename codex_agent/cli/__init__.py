@@ -1,0 +1,59 @@
+"""The command line: parse, call the services, render. The only package that imports typer."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+DEBUG_ENV = "CODEX_AGENT_DEBUG"
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run one command and return its exit status. Every error becomes one line on stderr."""
+    from codex_agent.errors import INTERNAL_ERROR_EXIT, INTERRUPTED_EXIT, CodexAgentError
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        from codex_agent.cli.app import click_command
+
+        result = click_command().main(args=args, prog_name="codex-agent", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except CodexAgentError as exc:
+        _say(exc.one_line())
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _say("interrupted")
+        return INTERRUPTED_EXIT
+    except BrokenPipeError:
+        # The reader went away (`| head`): not an error of ours. Keep Python from complaining at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as exc:
+        usage = _usage_error_line(exc, args)
+        if usage is not None:
+            _say(usage)
+            return int(getattr(exc, "exit_code", 2))
+        if os.environ.get(DEBUG_ENV):
+            raise
+        _say(f"internal error: {type(exc).__name__}: {exc} — rerun with {DEBUG_ENV}=1 for details")
+        return INTERNAL_ERROR_EXIT
+
+
+def _usage_error_line(exc: Exception, args: list[str]) -> str | None:
+    """typer's own parse errors (click's ClickException family), folded into one line."""
+    format_message = getattr(exc, "format_message", None)
+    if format_message is None or not isinstance(getattr(exc, "exit_code", None), int):
+        return None
+    command = " ".join(arg for arg in args[:2] if not arg.startswith("-"))
+    message = " ".join(str(format_message()).split())
+    return f"{message} — see `codex-agent {command} --help`".replace("  ", " ")
+
+
+def _say(line: str) -> None:
+    sys.stderr.write(f"codex-agent: {line}\n")
+    sys.stderr.flush()
+
+
+def main() -> None:
+    sys.exit(run())

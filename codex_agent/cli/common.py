@@ -1,0 +1,80 @@
+"""Pieces every command module shares: option types, reading text arguments, and output helpers."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from codex_agent.errors import UsageError
+from codex_agent.models import JSON_VERSION, iso, now_ms
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+DirOption = Annotated[
+    Path | None,
+    typer.Option("--dir", "-d", help="Project directory (default: the current one).", show_default=False),
+]
+JobIdArgument = Annotated[str, typer.Argument(help="Job id, or a unique prefix of one.", show_default=False)]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+
+
+def parse_duration_ms(text: str, *, default_unit: str = "s") -> int:
+    match = _DURATION.match(text)
+    if not match:
+        raise UsageError(f"not a duration: {text!r}", "use a number with a unit, e.g. 90s, 5m, 2h, 7d")
+    return int(float(match.group(1)) * _UNIT_MS[match.group(2) or default_unit])
+
+
+def read_text_argument(value: str, *, what: str = "prompt") -> str:
+    """TEXT as given, `-` for standard input, or `@FILE` for a file's contents (byte-exact, any size)."""
+    if value == "-":
+        data = sys.stdin.buffer.read()
+    elif value.startswith("@") and len(value) > 1:
+        path = Path(value[1:]).expanduser()
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise UsageError(f"cannot read the {what} file {path}: {exc.strerror}") from exc
+    else:
+        return value
+    return data.decode("utf-8", errors="surrogateescape")
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def envelope(key: str, value: Any) -> dict[str, Any]:
+    """The versioned top level of list outputs: {"version", "generated_at", key: value}."""
+    return {"version": JSON_VERSION, "generated_at": iso(now_ms()), key: value}
+
+
+def echo(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+
+
+def note(text: str) -> None:
+    """Diagnostics for people go to stderr, so stdout stays machine-readable."""
+    sys.stderr.write(text + "\n")
+
+
+def human_duration(ms: int) -> str:
+    seconds = ms // 1000
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
+
+
+def one_line(text: str | None, width: int) -> str:
+    flat = " ".join((text or "").split())
+    return flat if len(flat) <= width else flat[: max(0, width - 1)] + "…"

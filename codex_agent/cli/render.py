@@ -1,0 +1,83 @@
+"""Human-readable rendering of jobs. (JSON output is the records' own `to_json`.)"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from codex_agent.cli.common import echo, human_duration, note, one_line
+from codex_agent.models import Job, JobStatus, now_ms
+from codex_agent.tmux import Tmux
+
+# A symbol per status, so the table reads without colour.
+SYMBOLS = {
+    JobStatus.PENDING: "…",
+    JobStatus.RUNNING: "▶",
+    JobStatus.IDLE: "◆",
+    JobStatus.NEEDS_INPUT: "?",
+    JobStatus.STALLED: "!",
+    JobStatus.COMPLETED: "✓",
+    JobStatus.FAILED: "✗",
+    JobStatus.KILLED: "■",
+    JobStatus.LOST: "~",
+}
+
+
+def tokens_text(job: Job) -> str:
+    if job.tokens is None:
+        return "-"
+    total = job.tokens.input + job.tokens.output
+    return f"{total / 1000:.1f}k" if total >= 1000 else str(total)
+
+
+def jobs_table(jobs: Sequence[Job]) -> None:
+    if not jobs:
+        note("no jobs")
+        return
+    now = now_ms()
+    echo(f"{'ID':<8}  {'STATUS':<13} {'KIND':<10} {'ELAPSED':>8} {'TOKENS':>7}  PROMPT")
+    for job in jobs:
+        status = f"{SYMBOLS[job.status]} {job.status.value}"
+        echo(
+            f"{job.id:<8}  {status:<13} {job.kind.value:<10} {human_duration(job.elapsed_ms(now)):>8} "
+            f"{tokens_text(job):>7}  {one_line(job.prompt, 60)}"
+        )
+
+
+def job_details(job: Job, tmux: Tmux) -> None:
+    rows = [
+        ("id", job.id),
+        ("status", f"{SYMBOLS[job.status]} {job.status.value}"),
+        ("kind", job.kind.value),
+        ("model", f"{job.model}  reasoning {job.reasoning}  sandbox {job.sandbox}" if job.model else None),
+        ("directory", job.cwd),
+        ("elapsed", human_duration(job.elapsed_ms())),
+        ("exit code", None if job.exit_code is None else str(job.exit_code)),
+        ("error", job.error),
+        ("thread", job.thread_id),
+        ("tokens", _tokens_detail(job)),
+        ("files", ", ".join(job.files_modified) if job.files_modified else None),
+        ("session", f"{job.tmux_session}  (attach: {tmux.attach_command(job.tmux_session)})"),
+        ("prompt", one_line(job.prompt, 200)),
+        ("summary", one_line(job.summary, 400) if job.summary else None),
+    ]
+    for label, value in rows:
+        if value:
+            echo(f"{label + ':':<11}{value}")
+
+
+def _tokens_detail(job: Job) -> str | None:
+    if job.tokens is None:
+        return None
+    text = f"{job.tokens.input} in, {job.tokens.output} out"
+    if job.tokens.context_used_pct is not None:
+        text += f", {job.tokens.context_used_pct}% of the context window"
+    return text
+
+
+def job_started(job: Job, tmux: Tmux) -> None:
+    echo(f"started job {job.id} ({job.kind.value}) in tmux session {job.tmux_session}")
+    echo(f"  watch:   codex-agent capture {job.id}")
+    if job.kind.value == "codex":
+        echo(f'  message: codex-agent send {job.id} "..."')
+    echo(f"  status:  codex-agent status {job.id}")
+    echo(f"  attach:  {tmux.attach_command(job.tmux_session)}")

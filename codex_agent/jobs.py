@@ -1,0 +1,571 @@
+"""The job lifecycle: start, reconcile with tmux, read, kill, delete, clean.
+
+Returns records and prints nothing."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import errno
+import json
+import os
+import re
+import signal
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from codex_agent import git
+from codex_agent.agents import codex
+from codex_agent.agents.launch import ENV_FIFO, EXIT_FILE, LAUNCH_ERROR, LAUNCH_SPEC
+from codex_agent.config import Settings, load_settings
+from codex_agent.errors import AgentError, ConflictError, MissingDependencyError, UsageError
+from codex_agent.models import Job, JobKind, JobStatus, now_ms
+from codex_agent.store import Store, find_project_root, state_dir_for, write_private_file
+from codex_agent.tmux import INSTALL_HINT as TMUX_INSTALL_HINT
+from codex_agent.tmux import PaneState, Tmux
+
+OUTPUT_LOG = "output.log"
+PROMPT_FILE = "prompt.txt"
+ENV_HANDOVER_TIMEOUT_S = 15
+_ANSI = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]|\r")
+
+
+@dataclass(slots=True)
+class Project:
+    """One project's state plus the tmux server its jobs run in."""
+
+    root: Path
+    store: Store
+    tmux: Tmux
+
+    @classmethod
+    def open(cls, directory: Path | None = None, *, create: bool = False) -> Project:
+        directory = (directory or Path.cwd()).resolve()
+        if not directory.is_dir():
+            raise UsageError(f"not a directory: {directory}", "pass an existing directory with --dir")
+        state_dir = state_dir_for(directory)
+        return cls(find_project_root(directory), Store.open(state_dir, create=create), Tmux.from_env())
+
+    def settings(self) -> Settings:
+        return load_settings(self.root)
+
+    def job_dir(self, job: Job) -> Path:
+        return self.store.job_dir(job.id)
+
+
+# --- start ------------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class StartRequest:
+    prompt: str
+    kind: JobKind = JobKind.CODEX
+    cwd: Path | None = None
+    model: str | None = None
+    reasoning: str | None = None
+    sandbox: str | None = None
+    parent_session: str | None = None
+    command: str | None = None  # for JobKind.COMMAND: a command line, run by the user's shell as typed
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class LaunchPlan:
+    """Everything `start` will do, computed without side effects (this is what --dry-run shows)."""
+
+    job: Job
+    argv: list[str]
+    prompt_via: str  # "argv", "stdin", "paste" (TUI prompts too large for argv) or "none"
+    settings: Settings
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "job": self.job.to_json(),
+            "argv": self.argv,
+            "prompt_via": self.prompt_via,
+            "prompt_bytes": len(self.job.prompt.encode("utf-8", errors="surrogateescape")),
+            "settings_sources": self.settings.sources,
+        }
+
+
+def _check_prompt(text: str) -> None:
+    if "\x00" in text:
+        raise UsageError("the prompt contains a NUL character", "remove it: no agent can receive it")
+
+
+def plan_start(project: Project, request: StartRequest) -> LaunchPlan:
+    cwd = (request.cwd or Path.cwd()).resolve()
+    if not cwd.is_dir():
+        raise UsageError(f"not a directory: {cwd}", "pass an existing directory with --dir")
+    if not project.tmux.available():
+        raise MissingDependencyError("tmux is not installed", TMUX_INSTALL_HINT)
+    settings = project.settings()
+    _check_prompt(request.prompt)
+    job = Job(
+        id="00000000",
+        kind=request.kind,
+        status=JobStatus.PENDING,
+        prompt=request.prompt if request.kind.is_codex else (request.command or ""),
+        cwd=str(cwd),
+        created_at=now_ms(),
+        parent_session=request.parent_session,
+        attrs=dict(request.attrs),
+    )
+    if request.kind is JobKind.COMMAND:
+        if not (request.command or "").strip():
+            raise UsageError("no command given", "pass the command with --cmd")
+        _check_prompt(request.command or "")
+        shell = os.environ.get("SHELL") or "/bin/sh"
+        return LaunchPlan(job, [shell, "-c", request.command or ""], "none", settings)
+
+    job.model = request.model or settings.model
+    job.reasoning = request.reasoning or settings.reasoning
+    job.sandbox = request.sandbox or settings.sandbox
+    binary = codex.codex_binary()
+    codex_settings = codex.CodexSettings(job.model, job.reasoning, job.sandbox, settings.approval)
+    placeholder = project.store.job_dir(job.id)
+    if request.kind is JobKind.CODEX_EXEC:
+        return LaunchPlan(job, codex.exec_argv(binary, codex_settings, placeholder, cwd), "stdin", settings)
+    too_big = len(request.prompt.encode("utf-8", errors="surrogateescape")) > codex.MAX_ARGV_PROMPT_BYTES
+    prompt_via = "paste" if too_big else ("argv" if request.prompt else "none")
+    return LaunchPlan(job, codex.tui_argv(binary, codex_settings, placeholder, cwd), prompt_via, settings)
+
+
+def start(project: Project, request: StartRequest) -> Job:
+    plan = plan_start(project, request)
+    store = project.store
+    if not store.exists:
+        project.store = store = Store.open(store.state_dir, create=True)
+    job = plan.job
+    cwd = Path(job.cwd)
+    job.id = store.new_job_id()
+    job.created_at = now_ms()
+    job_dir = store.make_job_dir(job.id)
+    # The plan was made before the id existed: point the notify hook and output file at the real folder.
+    argv = [arg.replace(str(store.job_dir("00000000")), str(job_dir)) for arg in plan.argv]
+    job.attrs.update(
+        creator_pid=os.getpid(),
+        stall_after_s=plan.settings.stall_after_s,
+        messages_sent=1 if plan.prompt_via in ("argv", "stdin", "paste") else 0,
+    )
+    if job.kind.is_codex:
+        job.attrs["codex_home"] = str(codex.codex_home())
+    base = git.head_commit(cwd)
+    if base:
+        job.attrs.update(base_commit=base, dirty_at_start=git.dirty_paths(cwd))
+    store.insert_job(job)
+    store.add_event(job.id, "created", {"kind": job.kind.value})
+
+    write_private_file(job_dir / PROMPT_FILE, job.prompt.encode("utf-8", errors="surrogateescape"))
+    spec: dict[str, Any] = {
+        "argv": argv,
+        "prompt_via": "none" if plan.prompt_via == "paste" else plan.prompt_via,
+        "env": {"CODEX_AGENT_JOB_ID": job.id},
+    }
+    write_private_file(job_dir / LAUNCH_SPEC, json.dumps(spec).encode())
+    write_private_file(job_dir / OUTPUT_LOG, b"")  # tmux appends to it; created here to be private
+    os.mkfifo(job_dir / ENV_FIFO, 0o600)
+    try:
+        project.tmux.new_session(
+            job.tmux_session,
+            cwd=cwd,
+            command=[sys.executable, "-m", "codex_agent.agents.launch", str(job_dir)],
+            log_path=job_dir / OUTPUT_LOG,
+            state_dir=store.state_dir,
+        )
+        _hand_over_environment(job_dir / ENV_FIFO)
+    except BaseException as exc:
+        _record_failed_start(project, job, exc)
+        raise
+    job.status = JobStatus.RUNNING
+    job.started_at = now_ms()
+    store.save_job(job)
+    store.add_event(job.id, "started", {})
+    if plan.prompt_via == "paste":
+        deliver_message(project, job, job.prompt)
+    return job
+
+
+def _record_failed_start(project: Project, job: Job, exc: BaseException) -> None:
+    project.tmux.kill_session(job.tmux_session)
+    job.status = JobStatus.FAILED
+    job.error = f"failed to start: {exc}" if not isinstance(exc, KeyboardInterrupt) else "start interrupted"
+    job.completed_at = now_ms()
+    with contextlib.suppress(Exception):
+        project.store.save_job(job)
+
+
+def _hand_over_environment(fifo: Path) -> None:
+    """Give the launcher our environment through its FIFO: secrets never touch the disk.
+
+    Opening a FIFO for writing blocks until the launcher opens it for reading, which also tells us the
+    launcher is alive. An alarm bounds the wait.
+    """
+
+    def on_alarm(signum: int, frame: object) -> None:
+        raise TimeoutError
+
+    payload = json.dumps(dict(os.environ)).encode("utf-8", errors="surrogateescape")
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(ENV_HANDOVER_TIMEOUT_S)
+    try:
+        with open(fifo, "wb") as handle:
+            handle.write(payload)
+    except TimeoutError:
+        raise AgentError(
+            f"the job's launcher did not start within {ENV_HANDOVER_TIMEOUT_S}s",
+            "check `codex-agent capture` of the job and that this Python can run `-m codex_agent`",
+        ) from None
+    except BrokenPipeError:
+        raise AgentError(
+            "the job's launcher exited before it was ready", "see `codex-agent output`"
+        ) from None
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+# --- reconcile -----------------------------------------------------------------------------------------
+
+
+def reconcile(project: Project, jobs: Sequence[Job]) -> None:
+    """Bring recorded state in line with tmux and the agents' own records, in place. One tmux call."""
+    unfinished = [job for job in jobs if not job.status.is_terminal]
+    if not unfinished:
+        return
+    panes = project.tmux.panes()
+    for job in unfinished:
+        before = job.updated_at
+        changed = _reconcile_one(project, job, panes.get(job.tmux_session))
+        if changed and not project.store.save_job(job, expected_updated_at=before):
+            _copy_into(job, project.store.get_job(job.id))  # someone else got there first: theirs stands
+
+
+def _copy_into(target: Job, source: Job) -> None:
+    for item in dataclasses.fields(Job):
+        setattr(target, item.name, getattr(source, item.name))
+
+
+def _reconcile_one(project: Project, job: Job, pane: PaneState | None) -> bool:
+    """Returns True when the record changed."""
+    job_dir = project.job_dir(job)
+    exit_code = _read_exit_code(job_dir)
+    if job.status is JobStatus.PENDING:
+        if pane is not None or _alive(job.attrs.get("creator_pid")):
+            return False
+        _finish(project, job, JobStatus.FAILED, error="start was interrupted before the agent ran")
+        return True
+    if exit_code is not None:
+        status = JobStatus.COMPLETED if exit_code == 0 else JobStatus.FAILED
+        _finish(project, job, status, exit_code=exit_code, error=_exit_error(job_dir, exit_code))
+        return True
+    if pane is None:
+        _finish(project, job, JobStatus.LOST, error="its tmux session vanished without an exit record")
+        return True
+    if pane.dead:
+        code = pane.dead_status if pane.dead_status is not None else -1
+        _finish(project, job, JobStatus.FAILED, exit_code=code, error=_exit_error(job_dir, code))
+        return True
+    if job.kind is JobKind.CODEX:
+        return _refresh_turns(project, job)
+    return False
+
+
+def _exit_error(job_dir: Path, code: int) -> str | None:
+    if code == 0:
+        return None
+    with contextlib.suppress(OSError):
+        return (job_dir / LAUNCH_ERROR).read_text().strip()
+    if code > 128:
+        with contextlib.suppress(ValueError):
+            return f"killed by signal {signal.Signals(code - 128).name}"
+    return f"exited with code {code}"
+
+
+def _read_exit_code(job_dir: Path) -> int | None:
+    try:
+        return int((job_dir / EXIT_FILE).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except OSError as exc:
+        return exc.errno == errno.EPERM
+    return True
+
+
+def _refresh_turns(project: Project, job: Job) -> bool:
+    """A TUI agent is idle once it has finished as many turns as it was sent messages.
+
+    Finished turns are counted from both codex records, the notify hook's lines and the rollout's
+    `task_complete` events: the hook cannot run for a message larger than one argv value may be.
+    """
+    job_dir = project.job_dir(job)
+    rollout = _rollout_path(project, job)
+    sizes = [_size(job_dir / "turns.jsonl"), _size(rollout) if rollout else 0]
+    if sizes == job.attrs.get("record_sizes", [0, 0]):
+        return False
+    job.attrs["record_sizes"] = sizes
+    turns = codex.read_turns(job_dir)
+    info = _absorb_codex_results(project, job, turns)
+    completed = max(len(turns), info.turns_completed if info else 0)
+    job.attrs["turns_completed"] = completed
+    if turns:
+        job.attrs["last_turn_at"] = turns[-1].at
+    sent = int(job.attrs.get("messages_sent", 0))
+    job.status = JobStatus.IDLE if completed >= sent else JobStatus.RUNNING
+    return True
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _rollout_path(project: Project, job: Job) -> Path | None:
+    home = Path(job.attrs.get("codex_home") or codex.codex_home())
+    if job.thread_id:
+        return codex.find_rollout(home, job.thread_id)
+    if not job.kind.is_codex or job.started_at is None:
+        return None
+    taken = {
+        other.thread_id
+        for other in project.store.list_jobs(limit=200)
+        if other.thread_id and other.id != job.id
+    }
+    found = codex.discover_rollout(home, job.cwd, job.started_at, taken)
+    if found is not None:
+        job.thread_id = codex.read_rollout(found).thread_id
+    return found
+
+
+def _absorb_codex_results(
+    project: Project, job: Job, turns: list[codex.Turn] | None = None
+) -> codex.RolloutInfo | None:
+    """Thread id, last message, tokens and files, from codex's own records."""
+    job_dir = project.job_dir(job)
+    turns = codex.read_turns(job_dir) if turns is None else turns
+    for turn in turns:
+        job.thread_id = turn.thread_id or job.thread_id
+    if turns and turns[-1].last_message:
+        job.summary = turns[-1].last_message
+    if job.kind is JobKind.CODEX_EXEC:
+        job.summary = codex.read_last_message(job_dir) or job.summary
+    rollout = _rollout_path(project, job)
+    info = codex.read_rollout(rollout) if rollout else None
+    if info is not None:
+        job.tokens = info.tokens or job.tokens
+        if info.last_message and info.turns_completed > len(turns):
+            job.summary = info.last_message  # a turn the hook could not report
+        job.summary = job.summary or info.last_message
+        if info.errors:
+            job.attrs["codex_errors"] = info.errors[-5:]
+    files = git.changed_since(
+        Path(job.cwd), job.attrs.get("base_commit"), job.attrs.get("dirty_at_start", [])
+    )
+    if files is None and info is not None:
+        files = info.patched_files
+    job.files_modified = files
+    return info
+
+
+def _finish(
+    project: Project, job: Job, status: JobStatus, *, exit_code: int | None = None, error: str | None = None
+) -> None:
+    job.status = status
+    job.exit_code = exit_code if exit_code is not None else job.exit_code
+    job.error = error if status is not JobStatus.COMPLETED else None
+    exit_file = project.job_dir(job) / EXIT_FILE
+    try:
+        job.completed_at = int(exit_file.stat().st_mtime * 1000)
+    except OSError:
+        job.completed_at = now_ms()
+    if job.kind.is_codex:
+        _absorb_codex_results(project, job)
+    else:
+        job.summary = _last_output_line(project.job_dir(job) / OUTPUT_LOG)
+        files = git.changed_since(
+            Path(job.cwd), job.attrs.get("base_commit"), job.attrs.get("dirty_at_start", [])
+        )
+        job.files_modified = files
+    with contextlib.suppress(Exception):
+        project.store.add_event(job.id, "ended", {"status": status.value, "exit_code": job.exit_code})
+
+
+def _last_output_line(log: Path, limit: int = 300) -> str | None:
+    try:
+        with log.open("rb") as handle:
+            handle.seek(max(0, log.stat().st_size - 8192))
+            tail = strip_ansi(handle.read())
+    except OSError:
+        return None
+    for line in reversed(tail.decode(errors="replace").splitlines()):
+        if line.strip():
+            return line.strip()[:limit]
+    return None
+
+
+# --- reading -----------------------------------------------------------------------------------------
+
+
+def list_jobs(
+    project: Project, *, limit: int | None, statuses: Sequence[JobStatus] | None = None
+) -> list[Job]:
+    reconcile(project, project.store.unfinished_jobs())
+    return project.store.list_jobs(limit=limit, statuses=statuses)
+
+
+def get_job(project: Project, job_id: str) -> Job:
+    job = project.store.find_job(job_id)
+    reconcile(project, [job])
+    return job
+
+
+def capture(project: Project, job_id: str, *, lines: int, ansi: bool) -> str:
+    """The last `lines` lines of the pane (its scrollback included); from the output log once it is gone."""
+    if lines <= 0:
+        raise UsageError("the number of lines must be positive")
+    job = get_job(project, job_id)
+    if job.tmux_session in project.tmux.panes():
+        return project.tmux.capture(job.tmux_session, lines=lines, ansi=ansi)
+    text = read_output(project, job, ansi=ansi)
+    rows = text.rstrip("\n").split("\n")
+    return "\n".join(rows[-lines:]) + "\n" if text else ""
+
+
+def read_output(project: Project, job: Job, *, ansi: bool) -> str:
+    """The job's whole output as written to its pane, kept in the output log."""
+    try:
+        data = (project.job_dir(job) / OUTPUT_LOG).read_bytes()
+    except FileNotFoundError:
+        return ""
+    if not ansi:
+        data = strip_ansi(data)
+    return data.decode("utf-8", errors="replace")
+
+
+def output(project: Project, job_id: str, *, ansi: bool) -> str:
+    return read_output(project, get_job(project, job_id), ansi=ansi)
+
+
+def strip_ansi(data: bytes) -> bytes:
+    return _ANSI.sub(b"", data)
+
+
+# --- acting ------------------------------------------------------------------------------------------
+
+
+def deliver_message(project: Project, job: Job, text: str, *, ready_timeout_s: float = 60) -> None:
+    """Paste `text` into a TUI agent as one bracketed paste and submit it."""
+    _check_prompt(text)
+    wait_until_ready(project, job, timeout_s=ready_timeout_s)
+    project.tmux.paste(job.tmux_session, text.encode("utf-8", errors="surrogateescape"))
+    project.tmux.send_keys(job.tmux_session, "Enter")
+
+
+def wait_until_ready(project: Project, job: Job, *, timeout_s: float) -> None:
+    """Wait until the TUI shows its composer (it cannot take a paste before)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        screen = project.tmux.capture(job.tmux_session, lines=60, ansi=False)
+        if any(marker in screen for marker in codex.COMPOSER_MARKERS):
+            return
+        if time.monotonic() > deadline:
+            raise AgentError(
+                f"job {job.id}: the codex TUI did not show its input box within {timeout_s:.0f}s",
+                f"look at the pane: codex-agent capture {job.id}",
+            )
+        time.sleep(0.05)
+
+
+def kill(project: Project, job_id: str) -> Job:
+    job = get_job(project, job_id)
+    if job.status.is_terminal:
+        return job
+    before = job.updated_at
+    job.status = JobStatus.KILLED
+    job.completed_at = now_ms()
+    job.error = "killed by request"
+    # Record first, then kill: a reader in between sees "killed", never "lost".
+    project.store.save_job(job, expected_updated_at=before)
+    project.tmux.kill_session(job.tmux_session)
+    if job.kind.is_codex:
+        with contextlib.suppress(Exception):
+            _absorb_codex_results(project, job)
+            project.store.save_job(job)
+    project.store.add_event(job.id, "killed", {})
+    return job
+
+
+def delete(project: Project, job_id: str, *, force: bool) -> Job:
+    job = get_job(project, job_id)
+    if not job.status.is_terminal and not force:
+        raise ConflictError(f"job {job.id} is {job.status.value}", "kill it first, or pass --force")
+    project.tmux.kill_session(job.tmux_session)
+    project.store.delete_job(job.id)
+    _remove_tree(project.job_dir(job))
+    return job
+
+
+def _remove_tree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@dataclass(slots=True)
+class CleanReport:
+    removed_jobs: list[str] = field(default_factory=list)
+    killed_orphan_sessions: list[str] = field(default_factory=list)
+    foreign_sessions: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "removed_jobs": self.removed_jobs,
+            "killed_orphan_sessions": self.killed_orphan_sessions,
+            "foreign_sessions": self.foreign_sessions,
+        }
+
+
+def clean(project: Project, *, older_than_ms: int) -> CleanReport:
+    """Remove ended jobs older than the cutoff, and this project's sessions that have no job record."""
+    report = CleanReport()
+    cutoff = now_ms() - older_than_ms
+    reconcile(project, project.store.unfinished_jobs())
+    for job in project.store.list_jobs():
+        if job.status.is_terminal and (job.completed_at or job.created_at) <= cutoff:
+            project.tmux.kill_session(job.tmux_session)
+            project.store.delete_job(job.id)
+            _remove_tree(project.job_dir(job))
+            report.removed_jobs.append(job.id)
+    known = {job.tmux_session for job in project.store.list_jobs()}
+    ours = str(project.store.state_dir)
+    for name, pane in project.tmux.panes().items():
+        if name in known:
+            continue
+        if pane.state_dir == ours:
+            project.tmux.kill_session(name)
+            report.killed_orphan_sessions.append(name)
+        elif not pane.state_dir:
+            report.foreign_sessions.append(name)
+    return report
+
+
+@contextlib.contextmanager
+def opened(directory: Path | None = None, *, create: bool = False) -> Iterator[Project]:
+    project = Project.open(directory, create=create)
+    try:
+        yield project
+    finally:
+        project.store.close()

@@ -1,0 +1,414 @@
+"""The per-project state: where it lives, the SQLite database, and each job's folder. Nothing about tmux.
+
+Layout of a state directory (mode 0700, files 0600):
+    state.db            jobs, events (and later tables), WAL mode, schema version in PRAGMA user_version
+    jobs/<id>/          one folder per job: prompt, launch spec, output log, exit status, turn records
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from codex_agent.errors import AmbiguousIdError, NotFoundError, StateError, UsageError
+from codex_agent.models import ID_LENGTH, TERMINAL_STATUSES, Job, JobKind, JobStatus, Tokens, now_ms
+
+STATE_DIR_NAME = ".codex-agent"
+DB_NAME = "state.db"
+STATE_DIR_ENV = "CODEX_AGENT_STATE_DIR"
+BUSY_TIMEOUT_MS = 15_000
+_HEX = frozenset("0123456789abcdef")
+
+
+def find_project_root(start: Path) -> Path:
+    """The git top-level containing `start`, else `start` itself (no subprocess: this is on every call)."""
+    start = start.resolve()
+    for candidate in (start, *start.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return start
+
+
+def state_dir_for(directory: Path) -> Path:
+    override = os.environ.get(STATE_DIR_ENV)
+    if override:
+        return Path(override).expanduser().resolve()
+    return find_project_root(directory) / STATE_DIR_NAME
+
+
+def validate_id_prefix(text: str) -> str:
+    """Job ids are 8 lowercase hex characters; a unique prefix of one is accepted everywhere."""
+    prefix = text.strip().lower()
+    if prefix.startswith("codex-agent-"):
+        prefix = prefix[len("codex-agent-") :]
+    if not prefix or len(prefix) > ID_LENGTH or not set(prefix) <= _HEX:
+        raise UsageError(
+            f"not a job id: {text!r}",
+            "job ids are up to 8 hex characters, e.g. 3f9a1c2e (see `codex-agent jobs`)",
+        )
+    return prefix
+
+
+# --- schema and migrations ------------------------------------------------------------------------------
+
+
+def _run_script(db: sqlite3.Connection, script: str) -> None:
+    # Not executescript(): it commits first, and a migration must stay inside the caller's transaction.
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def _migration_1(db: sqlite3.Connection) -> None:
+    _run_script(
+        db,
+        """
+        CREATE TABLE jobs (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            status TEXT NOT NULL,
+            prompt TEXT NOT NULL,
+            cwd TEXT NOT NULL,
+            model TEXT,
+            reasoning TEXT,
+            sandbox TEXT,
+            created_at INTEGER NOT NULL,
+            started_at INTEGER,
+            completed_at INTEGER,
+            exit_code INTEGER,
+            thread_id TEXT,
+            error TEXT,
+            parent_session TEXT,
+            summary TEXT,
+            tokens TEXT,
+            files_modified TEXT,
+            updated_at INTEGER NOT NULL,
+            attrs TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX jobs_by_created ON jobs (created_at DESC);
+        CREATE INDEX jobs_by_status ON jobs (status);
+        CREATE TABLE events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            job_id TEXT,
+            at INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            data TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX events_by_job ON events (job_id, seq);
+        """,
+    )
+
+
+# Applied in order; the database's PRAGMA user_version is the number applied so far. Append, never edit.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_JOB_COLUMNS = (
+    "id, kind, status, prompt, cwd, model, reasoning, sandbox, created_at, started_at, completed_at, "
+    "exit_code, thread_id, error, parent_session, summary, tokens, files_modified, updated_at, attrs"
+)
+
+
+def _row_to_job(row: Sequence[Any]) -> Job:
+    tokens = row[16]
+    files = row[17]
+    return Job(
+        id=row[0],
+        kind=JobKind(row[1]),
+        status=JobStatus(row[2]),
+        prompt=row[3],
+        cwd=row[4],
+        model=row[5],
+        reasoning=row[6],
+        sandbox=row[7],
+        created_at=row[8],
+        started_at=row[9],
+        completed_at=row[10],
+        exit_code=row[11],
+        thread_id=row[12],
+        error=row[13],
+        parent_session=row[14],
+        summary=row[15],
+        tokens=Tokens.from_json(json.loads(tokens)) if tokens else None,
+        files_modified=json.loads(files) if files else None,
+        updated_at=row[18],
+        attrs=json.loads(row[19]) if row[19] and row[19] != "{}" else {},
+    )
+
+
+def _job_to_row(job: Job) -> tuple[Any, ...]:
+    return (
+        job.id,
+        job.kind.value,
+        job.status.value,
+        job.prompt,
+        job.cwd,
+        job.model,
+        job.reasoning,
+        job.sandbox,
+        job.created_at,
+        job.started_at,
+        job.completed_at,
+        job.exit_code,
+        job.thread_id,
+        job.error,
+        job.parent_session,
+        job.summary,
+        json.dumps(job.tokens.to_json()) if job.tokens else None,
+        json.dumps(job.files_modified) if job.files_modified is not None else None,
+        job.updated_at,
+        json.dumps(job.attrs, sort_keys=True),
+    )
+
+
+@contextlib.contextmanager
+def _state_errors(action: str) -> Iterator[None]:
+    """Turn SQLite and OS failures into one clear StateError; the transaction has been rolled back."""
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        text = str(exc)
+        if "not a database" in text or "malformed" in text:
+            hint = "the state database is damaged: move the state directory aside and start again"
+        elif "readonly" in text or "read-only" in text:
+            hint = "the state database is read-only: fix the permissions of the state directory"
+        elif "full" in text:
+            hint = "the disk is full: free some space and try again"
+        elif "locked" in text:
+            hint = "another codex-agent held the database too long: try again"
+        else:
+            hint = "check the state directory (CODEX_AGENT_STATE_DIR or .codex-agent/)"
+        raise StateError(f"could not {action}: {text}", hint) from exc
+    except OSError as exc:
+        raise StateError(f"could not {action}: {exc.strerror or exc}", "check the state directory") from exc
+
+
+class Store:
+    """The state directory of one project. Safe to use from many processes at once."""
+
+    def __init__(self, state_dir: Path, db: sqlite3.Connection | None) -> None:
+        self.state_dir = state_dir
+        self._db = db
+
+    # --- opening -----------------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, state_dir: Path, *, create: bool) -> Store:
+        """Open the state. Without `create`, a project that has no state yet reads as empty."""
+        db_path = state_dir / DB_NAME
+        if not db_path.exists():
+            if not create:
+                return cls(state_dir, None)
+            with _state_errors("create the state directory"):
+                _make_private_dir(state_dir)
+                _make_private_dir(state_dir / "jobs")
+                # The state is never part of the project's history, nor of a job's changed files.
+                write_private_file(state_dir / ".gitignore", b"*\n")
+                fd = os.open(db_path, os.O_CREAT | os.O_WRONLY, 0o600)
+                os.close(fd)
+        with _state_errors("open the state database"):
+            db = sqlite3.connect(db_path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            store = cls(state_dir, db)
+            store._migrate()
+        return store
+
+    def _migrate(self) -> None:
+        db = self._require_db()
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StateError(
+                f"the state database has schema version {version}, newer than this codex-agent knows "
+                f"({SCHEMA_VERSION})",
+                "upgrade codex-agent, or point CODEX_AGENT_STATE_DIR at another directory",
+            )
+        if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            db.execute("PRAGMA journal_mode = WAL")
+        if version == SCHEMA_VERSION:
+            return
+        with self.transaction() as tx:
+            # Re-read inside the write lock: another process may have migrated meanwhile.
+            version = tx.execute("PRAGMA user_version").fetchone()[0]
+            for number in range(version, SCHEMA_VERSION):
+                MIGRATIONS[number](tx)
+            tx.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    @property
+    def exists(self) -> bool:
+        return self._db is not None
+
+    def _require_db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise StateError(f"no codex-agent state in {self.state_dir}", "start a job first")
+        return self._db
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken with the write lock up front (BEGIN IMMEDIATE)."""
+        db = self._require_db()
+        with _state_errors("write the state database"):
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    # --- job folders -------------------------------------------------------------------------------------
+
+    def job_dir(self, job_id: str) -> Path:
+        return self.state_dir / "jobs" / job_id
+
+    def make_job_dir(self, job_id: str) -> Path:
+        path = self.job_dir(job_id)
+        with _state_errors("create the job folder"):
+            _make_private_dir(self.state_dir / "jobs")
+            _make_private_dir(path)
+        return path
+
+    # --- jobs --------------------------------------------------------------------------------------------
+
+    def new_job_id(self) -> str:
+        db = self._require_db()
+        while True:
+            candidate = secrets.token_hex(ID_LENGTH // 2)
+            # A new id must not be a prefix of, nor prefixed by, an existing one only by accident of
+            # equality; a full collision is what matters for the primary key.
+            if db.execute("SELECT 1 FROM jobs WHERE id = ?", (candidate,)).fetchone() is None:
+                return candidate
+
+    def insert_job(self, job: Job, tx: sqlite3.Connection | None = None) -> None:
+        job.updated_at = now_ms()
+        placeholders = ", ".join("?" * 20)
+        sql = f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({placeholders})"
+        if tx is not None:
+            tx.execute(sql, _job_to_row(job))
+            return
+        with self.transaction() as db:
+            db.execute(sql, _job_to_row(job))
+
+    def save_job(self, job: Job, *, expected_updated_at: int | None = None) -> bool:
+        """Write the whole record. With `expected_updated_at`, only if nobody changed it meanwhile."""
+        previous = job.updated_at if expected_updated_at is None else expected_updated_at
+        job.updated_at = max(now_ms(), previous + 1)
+        row = _job_to_row(job)
+        assignments = ", ".join(f"{name.strip()} = ?" for name in _JOB_COLUMNS.split(",")[1:])
+        with self.transaction() as db:
+            cursor = db.execute(
+                f"UPDATE jobs SET {assignments} WHERE id = ? AND updated_at = ?",
+                (*row[1:], job.id, previous),
+            )
+            return cursor.rowcount == 1
+
+    def get_job(self, job_id: str) -> Job:
+        db = self._require_db()
+        with _state_errors("read the state database"):
+            row = db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no job {job_id}", "list jobs with `codex-agent jobs --all`")
+        return _row_to_job(row)
+
+    def resolve_id(self, text: str) -> str:
+        prefix = validate_id_prefix(text)
+        if self._db is None:
+            raise NotFoundError(f"no job {prefix}", "no job has been started in this project yet")
+        with _state_errors("read the state database"):
+            rows = self._db.execute(
+                "SELECT id FROM jobs WHERE id >= ? AND id < ? ORDER BY id LIMIT 6",
+                (prefix, prefix + "g"),
+            ).fetchall()
+        if not rows:
+            raise NotFoundError(f"no job matches {prefix!r}", "list jobs with `codex-agent jobs --all`")
+        if len(rows) > 1:
+            shown = ", ".join(row[0] for row in rows[:5])
+            raise AmbiguousIdError(f"{prefix!r} matches several jobs ({shown})", "type more of the id")
+        return str(rows[0][0])
+
+    def find_job(self, text: str) -> Job:
+        return self.get_job(self.resolve_id(text))
+
+    def list_jobs(
+        self, *, limit: int | None = None, statuses: Sequence[JobStatus] | None = None
+    ) -> list[Job]:
+        if self._db is None:
+            return []
+        sql = f"SELECT {_JOB_COLUMNS} FROM jobs"
+        params: list[Any] = []
+        if statuses:
+            sql += f" WHERE status IN ({', '.join('?' * len(statuses))})"
+            params.extend(status.value for status in statuses)
+        sql += " ORDER BY created_at DESC, id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        with _state_errors("read the state database"):
+            return [_row_to_job(row) for row in self._db.execute(sql, params)]
+
+    def unfinished_jobs(self) -> list[Job]:
+        """Jobs whose recorded status is not terminal: the ones reconciliation must look at."""
+        if self._db is None:
+            return []
+        terminal = [status.value for status in TERMINAL_STATUSES]
+        sql = f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status NOT IN ({', '.join('?' * len(terminal))})"
+        with _state_errors("read the state database"):
+            return [_row_to_job(row) for row in self._db.execute(sql, terminal)]
+
+    def delete_job(self, job_id: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+            db.execute("DELETE FROM events WHERE job_id = ?", (job_id,))
+
+    # --- events ------------------------------------------------------------------------------------------
+
+    def add_event(self, job_id: str | None, kind: str, data: dict[str, Any] | None = None) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO events (job_id, at, kind, data) VALUES (?, ?, ?, ?)",
+                (job_id, now_ms(), kind, json.dumps(data or {}, sort_keys=True)),
+            )
+
+    def events(self, job_id: str) -> list[dict[str, Any]]:
+        if self._db is None:
+            return []
+        with _state_errors("read the state database"):
+            rows = self._db.execute(
+                "SELECT seq, at, kind, data FROM events WHERE job_id = ? ORDER BY seq", (job_id,)
+            ).fetchall()
+        return [
+            {"seq": seq, "at": at, "kind": kind, "data": json.loads(data)} for seq, at, kind, data in rows
+        ]
+
+
+def _make_private_dir(path: Path) -> None:
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # mkdir's mode is filtered by the umask; the state must stay private even under umask 000.
+    if path.stat().st_mode & 0o777 != 0o700:
+        path.chmod(0o700)
+
+
+def write_private_file(path: Path, data: bytes) -> None:
+    """Write a file atomically (temp file in the same folder, then rename), mode 0600."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise

@@ -1,0 +1,73 @@
+"""Every test runs against its own tmux server (a private socket), with HOME, CODEX_HOME and the state in
+temporary folders, so the user's tmux, codex and projects are never touched."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import CLI, wait_for
+
+FAKE_CODEX = Path(__file__).parent / "fakes" / "codex"
+
+__all__ = ["CLI", "wait_for"]
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    home = tmp_path / "home"
+    codex_home = home / ".codex"
+    codex_home.mkdir(parents=True)
+    socket = f"ca-test-{uuid.uuid4().hex[:10]}"
+    values = {
+        "HOME": str(home),
+        "CODEX_HOME": str(codex_home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_STATE_HOME": str(home / ".local" / "state"),
+        "CODEX_AGENT_TMUX_SOCKET": socket,
+        "CODEX_AGENT_CODEX_BIN": str(FAKE_CODEX),
+        "SHELL": "/bin/sh",
+        "NO_COLOR": "1",
+        "COLUMNS": "120",
+    }
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    for key in ("TMUX", "TMUX_PANE", "CODEX_AGENT_STATE_DIR"):
+        monkeypatch.delenv(key, raising=False)
+    yield values
+    subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, check=False)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A git repository with one commit, the usual place an agent works in."""
+    root = tmp_path / "project"
+    root.mkdir()
+    git = ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    (root / "README.md").write_text("hello\n")
+    subprocess.run([*git, "add", "README.md"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "init"], check=True)
+    return root
+
+
+@pytest.fixture
+def cli(project: Path) -> CLI:
+    return CLI(cwd=project)
+
+
+@pytest.fixture
+def tmux_socket(isolated_env: dict[str, str]) -> str:
+    return isolated_env["CODEX_AGENT_TMUX_SOCKET"]
+
+
+def pytest_report_header() -> list[str]:
+    tmux = shutil.which("tmux")
+    return [f"codex-agent tests: python {sys.version.split()[0]}, tmux at {tmux}, cwd {os.getcwd()}"]
