@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codex_agent import git
+from codex_agent import git, procs
 from codex_agent.agents import codex
 from codex_agent.agents.launch import ENV_FIFO, EXIT_FILE, LAUNCH_ERROR, LAUNCH_SPEC
 from codex_agent.config import Settings, load_settings
@@ -183,6 +183,7 @@ def start(project: Project, request: StartRequest) -> Job:
         raise
     job.status = JobStatus.RUNNING
     job.started_at = now_ms()
+    job.attrs["last_sent_at"] = job.started_at
     store.save_job(job)
     store.add_event(job.id, "started", {})
     if plan.prompt_via == "paste":
@@ -271,8 +272,36 @@ def _reconcile_one(project: Project, job: Job, pane: PaneState | None) -> bool:
         _finish(project, job, JobStatus.FAILED, exit_code=code, error=_exit_error(job_dir, code))
         return True
     if job.kind is JobKind.CODEX:
-        return _refresh_turns(project, job)
+        changed = _refresh_turns(project, job)
+        return _check_first_run_screen(project, job) or changed
     return False
+
+
+FIRST_RUN_GRACE_MS = 1000
+
+
+def _check_first_run_screen(project: Project, job: Job) -> bool:
+    """A TUI that has not begun its session may be stopped at a first-run question (trust, login).
+
+    The screen is read only in that window (no rollout yet), so steady-state reads stay one tmux call.
+    """
+    if job.thread_id or now_ms() - (job.started_at or job.created_at) < FIRST_RUN_GRACE_MS:
+        return False
+    screen = project.tmux.capture(job.tmux_session, lines=60, ansi=False)
+    blocked = codex.blocking_screen(screen)
+    if blocked is None:
+        if job.status is JobStatus.NEEDS_INPUT and job.attrs.pop("attention", None):
+            job.status = JobStatus.RUNNING
+            return True
+        return False
+    question, hint = blocked
+    attention = f"{question}; {hint.replace('ID', job.id)}"
+    if job.status is JobStatus.NEEDS_INPUT and job.attrs.get("attention") == attention:
+        return False
+    job.status = JobStatus.NEEDS_INPUT
+    job.attrs["attention"] = attention
+    job.attrs["status_basis"] = "screen"
+    return True
 
 
 def _exit_error(job_dir: Path, code: int) -> str | None:
@@ -304,25 +333,32 @@ def _alive(pid: object) -> bool:
 
 
 def _refresh_turns(project: Project, job: Job) -> bool:
-    """A TUI agent is idle once it has finished as many turns as it was sent messages.
+    """Is a TUI agent working on a turn, or idle and waiting for a message?
 
-    Finished turns are counted from both codex records, the notify hook's lines and the rollout's
-    `task_complete` events: the hook cannot run for a message larger than one argv value may be.
+    From codex's records, never the screen (its input box looks the same during a turn): the rollout's
+    `task_started` / `task_complete` events, compared with the time of our last message to it. A message
+    sent mid-turn joins that turn, so counting messages against turns would not do. Without a rollout yet,
+    the notify hook's turns are counted instead.
     """
     job_dir = project.job_dir(job)
     rollout = _rollout_path(project, job)
     sizes = [_size(job_dir / "turns.jsonl"), _size(rollout) if rollout else 0]
-    if sizes == job.attrs.get("record_sizes", [0, 0]):
+    if sizes == job.attrs.get("record_sizes"):
         return False
     job.attrs["record_sizes"] = sizes
-    turns = codex.read_turns(job_dir)
-    info = _absorb_codex_results(project, job, turns)
-    completed = max(len(turns), info.turns_completed if info else 0)
-    job.attrs["turns_completed"] = completed
+    turns, info = _absorb_codex_results(project, job)
+    last_sent = int(job.attrs.get("last_sent_at") or job.started_at or 0)
+    if info is not None and (info.turns_started or info.turns_completed):
+        busy = info.turns_started > info.turns_completed
+        answered = (info.last_completed_ms or 0) >= last_sent
+        idle = not busy and answered
+        job.attrs["turns_completed"] = info.turns_completed
+    else:
+        idle = len(turns) >= int(job.attrs.get("messages_sent", 0))
+        job.attrs["turns_completed"] = len(turns)
     if turns:
         job.attrs["last_turn_at"] = turns[-1].at
-    sent = int(job.attrs.get("messages_sent", 0))
-    job.status = JobStatus.IDLE if completed >= sent else JobStatus.RUNNING
+    job.status = JobStatus.IDLE if idle else JobStatus.RUNNING
     return True
 
 
@@ -333,10 +369,20 @@ def _size(path: Path) -> int:
         return 0
 
 
-def _rollout_path(project: Project, job: Job) -> Path | None:
+def _rollout_path(project: Project, job: Job, turns: list[codex.Turn] | None = None) -> Path | None:
+    """The job's session file. The TUI's notify hook also reports a side thread (the one that names the
+    session) which has no rollout: the job's thread is the one that has a rollout file."""
     home = Path(job.attrs.get("codex_home") or codex.codex_home())
     if job.thread_id:
-        return codex.find_rollout(home, job.thread_id)
+        found = codex.find_rollout(home, job.thread_id)
+        if found is not None:
+            return found
+    reported = turns if turns is not None else codex.read_turns(project.job_dir(job))
+    for thread in dict.fromkeys(turn.thread_id for turn in reported if turn.thread_id):
+        found = codex.find_rollout(home, thread)
+        if found is not None:
+            job.thread_id = thread
+            return found
     if not job.kind.is_codex or job.started_at is None:
         return None
     taken = {
@@ -350,19 +396,16 @@ def _rollout_path(project: Project, job: Job) -> Path | None:
     return found
 
 
-def _absorb_codex_results(
-    project: Project, job: Job, turns: list[codex.Turn] | None = None
-) -> codex.RolloutInfo | None:
+def _absorb_codex_results(project: Project, job: Job) -> tuple[list[codex.Turn], codex.RolloutInfo | None]:
     """Thread id, last message, tokens and files, from codex's own records."""
     job_dir = project.job_dir(job)
-    turns = codex.read_turns(job_dir) if turns is None else turns
-    for turn in turns:
-        job.thread_id = turn.thread_id or job.thread_id
+    reported = codex.read_turns(job_dir)
+    rollout = _rollout_path(project, job, reported)
+    turns = [turn for turn in reported if turn.thread_id == job.thread_id] if job.thread_id else reported
     if turns and turns[-1].last_message:
         job.summary = turns[-1].last_message
     if job.kind is JobKind.CODEX_EXEC:
         job.summary = codex.read_last_message(job_dir) or job.summary
-    rollout = _rollout_path(project, job)
     info = codex.read_rollout(rollout) if rollout else None
     if info is not None:
         job.tokens = info.tokens or job.tokens
@@ -377,7 +420,7 @@ def _absorb_codex_results(
     if files is None and info is not None:
         files = info.patched_files
     job.files_modified = files
-    return info
+    return turns, info
 
 
 def _finish(
@@ -499,7 +542,7 @@ def kill(project: Project, job_id: str) -> Job:
     job.error = "killed by request"
     # Record first, then kill: a reader in between sees "killed", never "lost".
     project.store.save_job(job, expected_updated_at=before)
-    project.tmux.kill_session(job.tmux_session)
+    _stop_processes(project, job)
     if job.kind.is_codex:
         with contextlib.suppress(Exception):
             _absorb_codex_results(project, job)
@@ -508,11 +551,23 @@ def kill(project: Project, job_id: str) -> Job:
     return job
 
 
+def _stop_processes(project: Project, job: Job) -> None:
+    """Stop everything the job started, then its session: tools run in sessions of their own and would
+    outlive the pane."""
+    pane = project.tmux.panes().get(job.tmux_session)
+    groups = procs.process_groups_below(pane.pid) if pane is not None and pane.pid else set()
+    if pane is not None and pane.pid and not pane.dead:
+        groups.add(pane.pid)  # tmux makes the pane's process a group leader
+    procs.signal_groups(groups, signal.SIGTERM)
+    project.tmux.kill_session(job.tmux_session)
+    procs.signal_groups(groups, signal.SIGKILL)  # whatever ignored SIGTERM
+
+
 def delete(project: Project, job_id: str, *, force: bool) -> Job:
     job = get_job(project, job_id)
     if not job.status.is_terminal and not force:
         raise ConflictError(f"job {job.id} is {job.status.value}", "kill it first, or pass --force")
-    project.tmux.kill_session(job.tmux_session)
+    _stop_processes(project, job)
     project.store.delete_job(job.id)
     _remove_tree(project.job_dir(job))
     return job

@@ -166,4 +166,5 @@ class Job:
             "tokens": self.tokens.to_json() if self.tokens else None,
             "files_modified": self.files_modified,
             "summary": self.summary,
+            "attention": self.attrs.get("attention"),
         }

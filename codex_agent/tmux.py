@@ -160,7 +160,14 @@ class Tmux:
             ";", "set-option", "-t", name, STATE_OPTION, _escape_arg(str(state_dir)),
             ";", "pipe-pane", "-o", "-t", name, pipe,
         ]  # fmt: skip
-        self._run(args)
+        try:
+            self._run(args)
+        except AgentError as exc:
+            # When the last session of a server has just ended, the server may still be exiting and refuse
+            # the new session; a second try starts a fresh server.
+            if "server exited unexpectedly" not in exc.message:
+                raise
+            self._run(args)
 
     def capture(self, session: str, *, lines: int, ansi: bool) -> str:
         args = ["capture-pane", "-p", "-J", "-t", session, "-S", f"-{max(lines, 1)}"]

@@ -16,6 +16,32 @@ import pytest
 from tests.helpers import CLI, wait_for
 
 FAKE_CODEX = Path(__file__).parent / "fakes" / "codex"
+NETNS_ENV = "CODEX_AGENT_TEST_NETNS"  # "off" keeps the host's network (for debugging only)
+_netns_problem: str | None = "not attempted"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Move the whole test run into a fresh network namespace with only loopback up.
+
+    The real codex tries public hosts on its own; inside this namespace the model server, the tmux servers,
+    codex and the test sshd hosts can reach each other and nothing else. It must happen here, before any
+    thread starts (the namespace switch applies to the calling thread only).
+    """
+    global _netns_problem
+    from tests.e2e.netns import enter_loopback_netns, in_isolated_netns
+
+    if os.environ.get(NETNS_ENV) == "off":
+        _netns_problem = f"{NETNS_ENV}=off"
+    elif in_isolated_netns():
+        _netns_problem = None
+    else:
+        _netns_problem = enter_loopback_netns()
+
+
+def network_isolation_problem() -> str | None:
+    """None when this run is in a loopback-only network namespace, else why not."""
+    return _netns_problem
+
 
 __all__ = ["CLI", "wait_for"]
 
@@ -70,4 +96,5 @@ def tmux_socket(isolated_env: dict[str, str]) -> str:
 
 def pytest_report_header() -> list[str]:
     tmux = shutil.which("tmux")
-    return [f"codex-agent tests: python {sys.version.split()[0]}, tmux at {tmux}, cwd {os.getcwd()}"]
+    network = "loopback-only namespace" if _netns_problem is None else f"host network ({_netns_problem})"
+    return [f"codex-agent tests: python {sys.version.split()[0]}, tmux at {tmux}, network: {network}"]

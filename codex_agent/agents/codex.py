@@ -13,12 +13,18 @@ import shutil
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from codex_agent.agents.notify import TURNS_FILE
-from codex_agent.errors import MissingDependencyError
+from codex_agent.errors import MissingDependencyError, UsageError
 from codex_agent.models import Tokens
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
 
 CODEX_BIN_ENV = "CODEX_AGENT_CODEX_BIN"
 CODEX_INSTALL_HINT = "install the Codex CLI (npm install -g @openai/codex) or set CODEX_AGENT_CODEX_BIN"
@@ -185,6 +191,8 @@ class RolloutInfo:
     last_message: str | None = None
     turns_started: int = 0
     turns_completed: int = 0
+    last_started_ms: int | None = None
+    last_completed_ms: int | None = None
     patched_files: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -208,18 +216,32 @@ def read_rollout(path: Path) -> RolloutInfo:
         if kind == "session_meta":
             info.thread_id = payload.get("id") or info.thread_id
         elif kind == "event_msg":
-            _read_event(info, payload)
+            _read_event(info, payload, _timestamp_ms(record.get("timestamp")))
         elif kind == "response_item" and payload.get("name") == "apply_patch":
             _read_patch(info, payload)
     return info
 
 
-def _read_event(info: RolloutInfo, payload: dict[str, Any]) -> None:
+def _timestamp_ms(value: object) -> int | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp() * 1000)
+
+
+def _read_event(info: RolloutInfo, payload: dict[str, Any], at: int | None) -> None:
     event = payload.get("type")
     if event == "task_started":
         info.turns_started += 1
+        info.last_started_ms = at
     elif event == "task_complete":
         info.turns_completed += 1
+        info.last_completed_ms = at
         if payload.get("last_agent_message"):
             info.last_message = payload["last_agent_message"]
     elif event == "token_count" and payload.get("info"):
@@ -255,6 +277,64 @@ def read_last_message(job_dir: Path) -> str | None:
     return text or None
 
 
-# Text the TUI shows in its empty input box: the only screen text codex-agent relies on, and only to know
-# when a paste can be taken (never to decide a job's status).
-COMPOSER_MARKERS = ("Ask Codex to do anything", "Ask Codex")
+# Text the TUI shows in its input box: used only to know when a paste can be taken, never to decide whether
+# a turn is running (the box shows it during turns too).
+COMPOSER_MARKERS = ("Ask Codex to do anything",)
+
+# First-run screens that block a hidden pane until a person answers them.
+BLOCKING_SCREENS = {
+    "Trust this folder?": (
+        "codex asks whether to trust this folder",
+        "answer with `codex-agent send ID --key Enter`, or pre-trust it: `codex-agent trust DIR`",
+    ),
+    "Sign in with ChatGPT": (
+        "codex is asking you to log in",
+        "run `codex login` once (or configure a model provider with env_key), then start again",
+    ),
+}
+
+
+def blocking_screen(screen: str) -> tuple[str, str] | None:
+    """(what codex is waiting for, what to do) when the screen shows a first-run question."""
+    for marker, found in BLOCKING_SCREENS.items():
+        if marker in screen:
+            return found
+    return None
+
+
+def is_trusted(home: Path, directory: Path) -> bool:
+    try:
+        config = tomllib.loads((home / "config.toml").read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return False
+    entry = (config.get("projects") or {}).get(str(directory)) or {}
+    return isinstance(entry, dict) and entry.get("trust_level") == "trusted"
+
+
+def trust_directory(home: Path, directory: Path) -> bool:
+    """Mark `directory` as trusted in codex's config.toml, so its TUI does not stop at "Trust this folder?".
+
+    Returns False when it was trusted already. Appends a table with one write (codex itself rewrites the file
+    in place and keeps what is there).
+    """
+    directory = directory.resolve()
+    if is_trusted(home, directory):
+        return False
+    path = home / "config.toml"
+    try:
+        existing = tomllib.loads(path.read_text()) if path.exists() else {}
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"cannot read {path}: {exc}", "fix codex's config.toml first") from exc
+    if str(directory) in (existing.get("projects") or {}):
+        raise UsageError(
+            f"{path} already has an entry for {directory} that is not trusted",
+            'set trust_level = "trusted" in it by hand',
+        )
+    home.mkdir(parents=True, exist_ok=True)
+    table = f'\n[projects.{_toml_string(str(directory))}]\ntrust_level = "trusted"\n'
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, table.encode())
+    finally:
+        os.close(fd)
+    return True

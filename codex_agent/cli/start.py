@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from codex_agent import jobs
+from codex_agent.agents import codex
 from codex_agent.cli.common import DirOption, JsonOption, echo, print_json, read_text_argument
 from codex_agent.cli.render import job_started
 from codex_agent.errors import UsageError
@@ -48,6 +49,9 @@ def register(app: typer.Typer) -> None:
         parent_session: Annotated[
             str | None, typer.Option("--parent-session", help="Id of the orchestrator session, for linkage.")
         ] = None,
+        trust: Annotated[
+            bool, typer.Option("--trust", help="Mark the directory trusted in codex's config first.")
+        ] = False,
         dry_run: Annotated[
             bool,
             typer.Option(
@@ -76,6 +80,8 @@ def register(app: typer.Typer) -> None:
                 else:
                     _print_plan(plan)
                 return
+            if trust and not exec_mode:
+                codex.trust_directory(codex.codex_home(), project.root)
             job = jobs.start(project, request)
             if json_output:
                 print_json(job.to_json())
