@@ -98,3 +98,16 @@ def pytest_report_header() -> list[str]:
     tmux = shutil.which("tmux")
     network = "loopback-only namespace" if _netns_problem is None else f"host network ({_netns_problem})"
     return [f"codex-agent tests: python {sys.version.split()[0]}, tmux at {tmux}, network: {network}"]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say how many tests of each real-parts tier ran, so a tier that silently skipped is visible."""
+    for marker in ("e2e", "remote"):
+        counts: dict[str, int] = {}
+        for outcome in ("passed", "failed", "skipped", "error"):
+            for report in terminalreporter.stats.get(outcome, []):
+                phases = ("call",) if outcome == "passed" else ("setup", "call")
+                if marker in getattr(report, "keywords", {}) and getattr(report, "when", None) in phases:
+                    counts[outcome] = counts.get(outcome, 0) + 1
+        summary = ", ".join(f"{count} {outcome}" for outcome, count in counts.items()) or "none collected"
+        terminalreporter.write_line(f"{marker} tier: {summary}")
