@@ -415,6 +415,7 @@ class AssembledPrompt:
     included: list[str] = field(default_factory=list)
     cut: list[CutItem] = field(default_factory=list)
     skipped: list[SkippedFile] = field(default_factory=list)
+    cut_list: str = "items"  # how the prompt itself mentions the cuts: one of CUT_LISTS
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -426,6 +427,7 @@ class AssembledPrompt:
             "codebase_map": self.map_path,
             "files_included": self.included,
             "cut": [item.to_json() for item in self.cut],
+            "cut_listed_in_prompt": self.cut_list,
             "files_skipped": [item.to_json() for item in self.skipped],
         }
 
@@ -462,27 +464,44 @@ def _render_part(part: _Part) -> str:
     return f"{heading}{part.path}\n\n{_fenced(part.body, part.language)}"
 
 
+# How the prompt tells the worker what was cut: each item, one summary sentence, or (when not even that
+# fits the budget) nothing.
+CUT_LISTS = ("items", "summary", "none")
+
+
 def _render(
-    role: Role | None, task: str, parts: Iterable[_Part], cut: Sequence[CutItem], budget: int | None
+    role: Role | None,
+    task: str,
+    parts: Iterable[_Part],
+    cut: Sequence[CutItem],
+    budget: int | None,
+    cut_list: str = "items",
 ) -> str:
     parts = list(parts)
-    if role is None and not parts and not cut:
+    mention_cut = bool(cut) and cut_list != "none"
+    if role is None and not parts and not mention_cut:
         return task
     blocks: list[str] = []
     if role is not None:
         blocks.append(role.preamble)
-    if parts or cut:
+    if parts or mention_cut:
         blocks.append(
             "# Context\n\nCopies made when this task was written; the working tree is the truth if they "
             "differ."
         )
         blocks.extend(_render_part(part) for part in parts)
-    if cut:
-        lines = "\n".join(f"- {item.describe()}" for item in cut)
-        blocks.append(
-            f"## Not included\n\nTo keep this prompt within {budget} tokens, these were cut; read them from "
-            f"the working tree if you need them:\n{lines}"
-        )
+    if mention_cut:
+        intro = f"## Not included\n\nTo keep this prompt within {budget} tokens,"
+        if cut_list == "items":
+            lines = "\n".join(f"- {item.describe()}" for item in cut)
+            blocks.append(
+                f"{intro} these were cut; read them from the working tree if you need them:\n{lines}"
+            )
+        else:
+            blocks.append(
+                f"{intro} {len(cut)} of the requested files (or the codebase map) were cut; read the working "
+                "tree if you need more."
+            )
     blocks.append(f"# Task\n\n{task}")
     return "\n\n".join(blocks)
 
@@ -521,11 +540,13 @@ def assemble(
         skipped=list(skipped),
     )
     cut: list[CutItem] = []
+    cut_list = "items"
     if budget is None:
         kept = parts
     else:
-        kept, cut = _fit(role, task, parts, budget, counter)
-    result.text = _render(role, task, kept, cut, budget)
+        kept, cut, cut_list = _fit(role, task, parts, budget, counter)
+    result.text = _render(role, task, kept, cut, budget, cut_list)
+    result.cut_list = cut_list
     result.tokens = counter.count(result.text)
     result.included = [part.path for part in kept if part.kind == "file"]
     result.cut = cut
@@ -534,7 +555,7 @@ def assemble(
 
 def _fit(
     role: Role | None, task: str, parts: list[_Part], budget: int, counter: TokenCounter
-) -> tuple[list[_Part], list[CutItem]]:
+) -> tuple[list[_Part], list[CutItem], str]:
     bare = counter.count(_render(role, task, [], [], budget))
     if bare > budget:
         raise UsageError(
@@ -564,22 +585,20 @@ def _fit(
                 continue
         cut.append(CutItem(part.path, part.kind, part.tokens))
         used += line_cost
-    # Token counts of the pieces need not add up exactly to the count of the whole: check the whole, and
-    # give up the last kept item until it fits (the bare task fits, so this ends).
-    while counter.count(_render(role, task, kept, cut, budget)) > budget and kept:
+    # Token counts of the pieces need not add up exactly to the count of the whole: check the whole, with
+    # the cuts listed item by item or else summed up in a sentence, and give up the last kept item until it
+    # fits. The bare task fits, so this ends.
+    order = {(part.path, part.kind): index for index, part in enumerate(parts)}
+    while True:
+        cut.sort(key=lambda item: order.get((item.path, item.kind), len(order)))
+        for cut_list in CUT_LISTS[:2]:
+            if counter.count(_render(role, task, kept, cut, budget, cut_list)) <= budget:
+                return kept, cut, cut_list
+        if not kept:
+            return [], cut, "none"
         dropped = kept.pop()
         cut = [item for item in cut if item.path != dropped.path or item.kind != dropped.kind]
         cut.append(CutItem(dropped.path, dropped.kind, dropped.tokens))
-    if counter.count(_render(role, task, kept, cut, budget)) > budget:
-        kept, cut = [], [CutItem(part.path, part.kind, part.tokens) for part in parts]
-        if counter.count(_render(role, task, kept, cut, budget)) > budget:
-            raise UsageError(
-                f"the context budget of {budget} tokens leaves no room to list what was cut",
-                "raise --context-budget, or ask for fewer files",
-            )
-    order = {(part.path, part.kind): index for index, part in enumerate(parts)}
-    cut.sort(key=lambda item: order.get((item.path, item.kind), len(order)))
-    return kept, cut
 
 
 MIN_MAP_LINES = 10

@@ -52,7 +52,6 @@ def prepare(
     model: str | None,
     reasoning: str | None,
     sandbox: str | None,
-    count_tokens: bool,
 ) -> Prepared:
     base = (directory or Path.cwd()).resolve()
     if not base.is_dir():
@@ -80,7 +79,9 @@ def prepare(
     selection = prompts.select_files(base, file_globs) if file_globs else prompts.FileSelection()
     for skipped in selection.skipped:
         note(f"codex-agent: skipped {skipped.path}: {skipped.reason}")
-    counter = prompts.token_counter() if budget is not None or count_tokens else None
+    # Loading the real tokenizer takes a moment: only a budget needs exact counts; otherwise the count
+    # shown by --dry-run is the (stated) estimate.
+    counter = prompts.token_counter() if budget is not None else None
     assembled = prompts.assemble(
         task,
         role=chosen_role,

@@ -120,7 +120,6 @@ def register(app: typer.Typer) -> None:
             model=model,
             reasoning=_choice(reasoning, REASONING_LEVELS, "--reasoning"),
             sandbox=_choice(sandbox, SANDBOX_MODES, "--sandbox"),
-            count_tokens=dry_run,
         )
         request = jobs.StartRequest(
             prompt=prepared.prompt.text,
