@@ -83,6 +83,10 @@ def test_lockfiles_and_manifests_only_when_named_exactly(repo: Path) -> None:
     assert all("name it exactly" in reason for reason in reasons.values())
     exact = select_files(repo, ["web/package.json", "./poetry.lock"])
     assert paths(exact) == ["poetry.lock", "web/package.json"]
+    # A file named exactly is taken even when .gitignore hides it; a glob never reaches it.
+    assert paths(select_files(repo, ["debug.log"])) == ["debug.log"]
+    with pytest.raises(UsageError):
+        select_files(repo, ["*.log"])
 
 
 def test_dot_files_only_when_the_pattern_names_the_dot(repo: Path) -> None:
@@ -91,7 +95,7 @@ def test_dot_files_only_when_the_pattern_names_the_dot(repo: Path) -> None:
 
 
 def test_bad_patterns_are_refused_with_a_reason(repo: Path) -> None:
-    with pytest.raises(UsageError, match="match 'src/\\*\\*/\\*.rs'"):
+    with pytest.raises(UsageError, match=r"match 'src/\*\*/\*\.rs'"):
         select_files(repo, ["**/*.py", "src/**/*.rs"])
     with pytest.raises(UsageError, match="outside"):
         select_files(repo, ["../secret.txt"])
