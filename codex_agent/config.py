@@ -1,9 +1,11 @@
 """Project settings: built-in defaults, overridden by `.codex-agent.toml` or `[tool.codex-agent]` in
-`pyproject.toml` at the project root. Each effective value remembers where it came from."""
+`pyproject.toml` at the project root, then by a named profile. Each effective value remembers where it came
+from."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -67,10 +69,97 @@ def read_project_config(root: Path) -> tuple[dict[str, Any], str | None]:
     return {}, None
 
 
-def load_settings(root: Path) -> Settings:
+def load_settings(root: Path, profile: str | None = None) -> Settings:
+    """Defaults, then the project file's top-level keys, then the named profile (if any)."""
     settings = Settings()
     settings.sources = {f.name: "default" for f in fields(settings) if f.name != "sources"}
     data, source = read_project_config(root)
     if source:
-        settings.apply(data, source)
+        settings.apply({key: value for key, value in data.items() if key != PROFILES_KEY}, source)
+    if profile is not None:
+        chosen = profiles_from(data, source).get(profile)
+        if chosen is None:
+            raise UsageError(
+                f"no profile named {profile!r}",
+                f"choose one of: {', '.join(sorted(profiles_from(data, source)))}",
+            )
+        settings.apply(chosen.values, f"profile {profile}")
     return settings
+
+
+# --- profiles ---------------------------------------------------------------------------------------------
+
+PROFILES_KEY = "profiles"
+PROFILE_KEYS = ("model", "reasoning", "sandbox", "stall_after_s")
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """A named preset of some settings, chosen with `--profile NAME`."""
+
+    name: str
+    values: dict[str, Any]
+    origin: str  # "built-in", a config file name, or "built-in + <file>" when a file refines a built-in
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "origin": self.origin, **self.values}
+
+
+BUILTIN_PROFILES: dict[str, dict[str, Any]] = {
+    # The built-in defaults, spelled out so `--profile default` undoes a project file's top-level choices.
+    "default": {
+        "model": "gpt-5.3-codex",
+        "reasoning": "xhigh",
+        "sandbox": "workspace-write",
+        "stall_after_s": 300,
+    },
+    # Small, well-specified chores: a cheaper, faster model that thinks briefly.
+    "quick": {"model": "gpt-5.1-codex-mini", "reasoning": "low", "stall_after_s": 120},
+    # Hard problems: a model made for long tasks, maximum reasoning, and more patience before "stalled".
+    "deep": {"model": "gpt-5.1-codex-max", "reasoning": "xhigh", "stall_after_s": 900},
+}
+
+
+def profiles_from(data: dict[str, Any], source: str | None) -> dict[str, Profile]:
+    """The built-in profiles, refined or extended by the `[profiles.NAME]` tables of a project config."""
+    found = {name: Profile(name, dict(values), "built-in") for name, values in BUILTIN_PROFILES.items()}
+    table = data.get(PROFILES_KEY, {})
+    if not isinstance(table, dict):
+        raise UsageError(f"{source}: `{PROFILES_KEY}` must be a table of [{PROFILES_KEY}.NAME] tables")
+    for name, values in table.items():
+        where = f"{source}: [{PROFILES_KEY}.{name}]"
+        if not isinstance(values, dict):
+            raise UsageError(f"{where} must be a table")
+        clean: dict[str, Any] = {}
+        for key, value in values.items():
+            field_name = key.replace("-", "_")
+            if field_name not in PROFILE_KEYS:
+                raise UsageError(f"{where}: unknown key {key!r}", f"a profile sets {', '.join(PROFILE_KEYS)}")
+            clean[field_name] = _checked(field_name, value, where)
+        base = found.get(name)
+        if base is None:
+            found[name] = Profile(name, clean, str(source))
+        else:
+            found[name] = Profile(name, {**base.values, **clean}, f"built-in + {source}")
+    return found
+
+
+def load_profiles(root: Path) -> dict[str, Profile]:
+    data, source = read_project_config(root)
+    return profiles_from(data, source)
+
+
+def effective_settings(
+    root: Path, profile: str | None = None, layers: Sequence[tuple[dict[str, Any], str]] = ()
+) -> Settings:
+    """load_settings, then each (values, source) layer in order; None values are skipped."""
+    settings = load_settings(root, profile)
+    for values, source in layers:
+        settings.apply({key: value for key, value in values.items() if value is not None}, source)
+    return settings
+
+
+def source_kind(source: str) -> str:
+    """What kind of place a value came from: default, file, profile, role or flag."""
+    head = source.split(" ", 1)[0]
+    return head if head in ("default", "profile", "role", "flag") else "file"

@@ -51,3 +51,12 @@ def changed_since(cwd: Path, base: str | None, dirty_at_start: list[str]) -> lis
         if committed:
             changed.update(name for name in committed.split("\0") if name)
     return sorted(changed)
+
+
+def listed_files(cwd: Path) -> list[str] | None:
+    """Files under `cwd` that git knows or would add (tracked, plus untracked not ignored), relative to
+    `cwd`, sorted. None when `cwd` is not in a git work tree."""
+    out = _git(cwd, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+    if out is None:
+        return None
+    return sorted({name for name in out.split("\0") if name})

@@ -50,8 +50,8 @@ class Project:
         state_dir = state_dir_for(directory)
         return cls(find_project_root(directory), Store.open(state_dir, create=create), Tmux.from_env())
 
-    def settings(self) -> Settings:
-        return load_settings(self.root)
+    def settings(self, profile: str | None = None) -> Settings:
+        return load_settings(self.root, profile)
 
     def job_dir(self, job: Job) -> Path:
         return self.store.job_dir(job.id)
@@ -70,6 +70,7 @@ class StartRequest:
     sandbox: str | None = None
     parent_session: str | None = None
     command: str | None = None  # for JobKind.COMMAND: a command line, run by the user's shell as typed
+    profile: str | None = None  # a named settings preset (config.py); explicit values above still win
     attrs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -103,7 +104,7 @@ def plan_start(project: Project, request: StartRequest) -> LaunchPlan:
         raise UsageError(f"not a directory: {cwd}", "pass an existing directory with --dir")
     if not project.tmux.available():
         raise MissingDependencyError("tmux is not installed", TMUX_INSTALL_HINT)
-    settings = project.settings()
+    settings = project.settings(request.profile)
     _check_prompt(request.prompt)
     job = Job(
         id="00000000",

@@ -8,7 +8,8 @@ import typer
 
 from codex_agent import jobs
 from codex_agent.agents import codex
-from codex_agent.cli.common import DirOption, JsonOption, echo, print_json, read_text_argument
+from codex_agent.cli import prompt_opts
+from codex_agent.cli.common import DirOption, JsonOption, echo, print_json
 from codex_agent.cli.render import job_started
 from codex_agent.errors import UsageError
 from codex_agent.models import REASONING_LEVELS, SANDBOX_MODES, JobKind
@@ -24,9 +25,9 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def start(
         prompt: Annotated[
-            str,
+            str | None,
             typer.Argument(help="The task: text, `-` to read standard input, or @FILE.", show_default=False),
-        ],
+        ] = None,
         model: Annotated[
             str | None, typer.Option("--model", "-m", help="Model (default: gpt-5.3-codex).")
         ] = None,
@@ -41,6 +42,54 @@ def register(app: typer.Typer) -> None:
                 help="read-only, workspace-write or danger-full-access (default: workspace-write).",
             ),
         ] = None,
+        # Prompt context and presets (docs/prompts.md, docs/config.md).
+        profile: Annotated[
+            str | None,
+            typer.Option(
+                "--profile",
+                "-p",
+                help="Settings preset: quick, deep, default, or one from the project config.",
+            ),
+        ] = None,
+        role: Annotated[
+            str | None,
+            typer.Option(
+                "--role",
+                help="reviewer, researcher, implementer or verifier: prepends a preamble that scopes the "
+                "worker and sets its report format; reviewer and researcher run read-only unless -s is set.",
+            ),
+        ] = None,
+        codebase_map: Annotated[
+            bool,
+            typer.Option(
+                "--map", help="Include the codebase map (docs/CODEBASE_MAP.md, or ARCHITECTURE.md, ...)."
+            ),
+        ] = False,
+        file_globs: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--file",
+                "-f",
+                metavar="GLOB",
+                help="Include the files under --dir that match GLOB (`**` crosses folders); repeatable; "
+                "!GLOB excludes.",
+            ),
+        ] = None,
+        context_budget: Annotated[
+            int | None,
+            typer.Option(
+                "--context-budget",
+                min=1,
+                metavar="TOKENS",
+                help="Keep the whole prompt within TOKENS by cutting map and files; says what was cut.",
+            ),
+        ] = None,
+        template: Annotated[
+            bool,
+            typer.Option(
+                "--template", help="Print a TASK / CONTEXT / REQUIREMENTS / VERIFICATION skeleton and exit."
+            ),
+        ] = False,
         directory: DirOption = None,
         exec_mode: Annotated[
             bool,
@@ -61,24 +110,38 @@ def register(app: typer.Typer) -> None:
         json_output: JsonOption = False,
     ) -> None:
         """Start a Codex agent on a task in a new tmux session."""
-        request = jobs.StartRequest(
-            prompt=read_text_argument(prompt),
-            kind=JobKind.CODEX_EXEC if exec_mode else JobKind.CODEX,
-            cwd=directory,
+        if template:
+            prompt_opts.print_template()
+            return
+        prepared = prompt_opts.prepare(
+            directory,
+            prompt_opts.read_task(prompt),
+            role=role,
+            use_map=codebase_map,
+            file_globs=file_globs or [],
+            budget=context_budget,
+            profile=profile,
             model=model,
             reasoning=_choice(reasoning, REASONING_LEVELS, "--reasoning"),
             sandbox=_choice(sandbox, SANDBOX_MODES, "--sandbox"),
-            parent_session=parent_session,
         )
-        if not request.prompt.strip():
-            raise UsageError("the prompt is empty", "say what the agent should do")
+        request = jobs.StartRequest(
+            prompt=prepared.prompt.text,
+            kind=JobKind.CODEX_EXEC if exec_mode else JobKind.CODEX,
+            cwd=directory,
+            model=prepared.settings.model,
+            reasoning=prepared.settings.reasoning,
+            sandbox=prepared.settings.sandbox,
+            parent_session=parent_session,
+            profile=profile,
+        )
         with jobs.opened(directory) as project:
             if dry_run:
                 plan = jobs.plan_start(project, request)
                 if json_output:
-                    print_json(plan.to_json())
+                    print_json({**plan.to_json(), **prompt_opts.plan_json(prepared)})
                 else:
-                    _print_plan(plan)
+                    _print_plan(plan, prompt_opts.plan_lines(prepared))
                 return
             if trust and not exec_mode:
                 codex.trust_directory(codex.codex_home(), project.root)
@@ -89,7 +152,7 @@ def register(app: typer.Typer) -> None:
                 job_started(job, project.tmux)
 
 
-def _print_plan(plan: jobs.LaunchPlan) -> None:
+def _print_plan(plan: jobs.LaunchPlan, extra: list[str] | None = None) -> None:
     import shlex
 
     job = plan.job
@@ -100,5 +163,7 @@ def _print_plan(plan: jobs.LaunchPlan) -> None:
     echo(
         f"prompt:    {len(job.prompt.encode('utf-8', errors='surrogateescape'))} bytes, via {plan.prompt_via}"
     )
+    for line in extra or ():
+        echo(line)
     echo("--- prompt ---")
     echo(job.prompt)
