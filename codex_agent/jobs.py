@@ -384,17 +384,30 @@ def _rollout_path(project: Project, job: Job, turns: list[codex.Turn] | None = N
         if found is not None:
             job.thread_id = thread
             return found
-    if not job.kind.is_codex or job.started_at is None:
+    if job.kind is JobKind.CODEX_EXEC and not job.thread_id:
+        head = _read_head(project.job_dir(job) / OUTPUT_LOG)
+        job.thread_id = codex.thread_from_exec_output(head)
+        return codex.find_rollout(home, job.thread_id) if job.thread_id else None
+    unreported = job.attrs.get("unreported_message")
+    if job.kind is not JobKind.CODEX or not unreported or job.started_at is None:
         return None
     taken = {
         other.thread_id
         for other in project.store.list_jobs(limit=200)
         if other.thread_id and other.id != job.id
     }
-    found = codex.discover_rollout(home, job.cwd, job.started_at, taken)
+    found = codex.discover_rollout(home, job.cwd, job.started_at, taken, unreported)
     if found is not None:
         job.thread_id = codex.read_rollout(found).thread_id
     return found
+
+
+def _read_head(path: Path, limit: int = 16384) -> str:
+    try:
+        with path.open("rb") as handle:
+            return strip_ansi(handle.read(limit)).decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def _absorb_codex_results(project: Project, job: Job) -> tuple[list[codex.Turn], codex.RolloutInfo | None]:
@@ -513,6 +526,13 @@ def strip_ansi(data: bytes) -> bytes:
 def deliver_message(project: Project, job: Job, text: str, *, ready_timeout_s: float = 60) -> None:
     """Paste `text` into a TUI agent as one bracketed paste and submit it."""
     _check_prompt(text)
+    if (
+        not job.thread_id
+        and len(text.encode("utf-8", errors="surrogateescape")) > codex.MAX_ARGV_PROMPT_BYTES
+    ):
+        # Codex cannot hand a message this large to the notify hook: find the thread by its rollout instead.
+        job.attrs["unreported_message"] = text[:200]
+        project.store.save_job(job)
     wait_until_ready(project, job, timeout_s=ready_timeout_s)
     project.tmux.paste(job.tmux_session, text.encode("utf-8", errors="surrogateescape"))
     project.tmux.send_keys(job.tmux_session, "Enter")

@@ -156,32 +156,50 @@ def find_rollout(home: Path, thread_id: str) -> Path | None:
     return matches[-1] if matches else None
 
 
-def discover_rollout(home: Path, cwd: str, started_ms: int, taken: set[str]) -> Path | None:
-    """The rollout of a session that began in `cwd` after `started_ms`, not claimed by another job.
+def discover_rollout(home: Path, cwd: str, started_ms: int, taken: set[str], message: str) -> Path | None:
+    """The rollout of a session in `cwd`, begun after `started_ms`, that holds `message`, and that no other
+    job has claimed.
 
-    Used when the notify hook could not tell us the thread (codex cannot run it when a message is larger than
-    one argv value may be). Rollout names start with their creation time, so only recent days are looked at.
+    Used only when the notify hook could not tell us the thread: codex cannot run the hook once a message of
+    the thread is larger than one argv value may be (the payload repeats every message so far).
     """
     sessions = home / "sessions"
     if not sessions.is_dir():
         return None
-    candidates = []
-    for path in sessions.glob("*/*/*/rollout-*.jsonl"):
+    head = message.strip()[:120]
+    needles = {json.dumps(head)[1:-1], json.dumps(head, ensure_ascii=False)[1:-1]}
+    for path in sorted(sessions.glob("*/*/*/rollout-*.jsonl")):
         try:
             if path.stat().st_mtime * 1000 < started_ms - 2000:
                 continue
             with path.open("r", errors="replace") as handle:
                 first = json.loads(handle.readline() or "{}")
+                payload = first.get("payload") or {}
+                if (
+                    first.get("type") != "session_meta"
+                    or payload.get("cwd") != cwd
+                    or payload.get("id") in taken
+                ):
+                    continue
+                if any(any(needle in line for needle in needles) for line in handle):
+                    return path
         except (OSError, ValueError):
             continue
-        payload = first.get("payload") or {}
-        if (
-            first.get("type") == "session_meta"
-            and payload.get("cwd") == cwd
-            and payload.get("id") not in taken
-        ):
-            candidates.append(path)
-    return min(candidates, key=lambda p: p.name) if candidates else None
+    return None
+
+
+def thread_from_exec_output(text: str) -> str | None:
+    """`codex exec --json` announces its thread on its first line: {"type":"thread.started","thread_id":…}."""
+    for line in text.splitlines()[:20]:
+        if '"thread.started"' in line:
+            start = line.find("{")
+            try:
+                event = json.loads(line[start:])
+            except ValueError:
+                continue
+            if isinstance(event, dict) and isinstance(event.get("thread_id"), str):
+                return str(event["thread_id"])
+    return None
 
 
 @dataclass(slots=True)
