@@ -11,6 +11,7 @@ import contextlib
 import importlib
 import json
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from codex_agent.agents.notify import TURNS_FILE
 from codex_agent.cli.common import human_duration, one_line
 from codex_agent.cli.render import SYMBOLS, tokens_text
 from codex_agent.errors import AgentError, CodexAgentError, ConflictError
-from codex_agent.models import Job, JobKind, JobStatus, iso, now_ms
+from codex_agent.models import Job, JobKind, JobStatus, now_ms
 from codex_agent.store import DB_NAME
 from codex_agent.tmux import Tmux
 
@@ -410,11 +411,11 @@ def render_text(snapshot: Snapshot, *, width: int = 100, attention_only: bool = 
     fixed = ID_WIDTH + STATUS_WIDTH + ELAPSED_WIDTH + TOKENS_WIDTH + 2 * 5
     prompt_width, last_width = flex_widths(width - fixed)
     rows = [row for row in snapshot.rows if row.attention or not attention_only]
-    header = f"codex-agent dashboard  {snapshot.project_root}  {iso(snapshot.taken_at)}"
-    if snapshot.attention_count:
-        header += f"  ({snapshot.attention_count} need attention)"
+    moment = time.strftime("%H:%M:%S", time.localtime(snapshot.taken_at / 1000))
+    attention = f"{snapshot.attention_count} need attention  " if snapshot.attention_count else ""
+    header = f"codex-agent dashboard  {moment}  {attention}{snapshot.project_root}"
     lines = [fit(header, width)]
-    titles = ("  ID", "STATUS", "ELAPSED", "TOKENS", "PROMPT", "LAST OUTPUT")
+    titles = ("  ID", "STATUS", "TIME", "TOKENS", "PROMPT", "LAST OUTPUT")
     lines.append(_format(titles, prompt_width))
     for row in rows:
         lines.append(_format(row_cells(row, snapshot.taken_at, prompt_width, last_width), prompt_width))
