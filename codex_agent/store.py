@@ -356,6 +356,13 @@ class Store:
         with _state_errors("read the state database"):
             return [_row_to_job(row) for row in self._db.execute(sql, params)]
 
+    def data_version(self) -> int | None:
+        """A number that changes when another connection commits (PRAGMA data_version); None: no state."""
+        if self._db is None:
+            return None
+        with _state_errors("read the state database"):
+            return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
     def unfinished_jobs(self) -> list[Job]:
         """Jobs whose recorded status is not terminal: the ones reconciliation must look at."""
         if self._db is None:

@@ -17,7 +17,17 @@ def _version(value: bool) -> None:
 
 
 def build_app() -> typer.Typer:
-    from codex_agent.cli import codex_setup, config_cmd, control, exec_cmds, health, inspect, map_cmd, start
+    from codex_agent.cli import (
+        codex_setup,
+        config_cmd,
+        control,
+        dashboard,
+        exec_cmds,
+        health,
+        inspect,
+        map_cmd,
+        start,
+    )
 
     app = typer.Typer(
         name="codex-agent",
@@ -37,7 +47,7 @@ def build_app() -> typer.Typer:
     ) -> None:
         """Supervise Codex agents and plain commands, each in its own tmux session."""
 
-    for module in (start, inspect, control, health, codex_setup, map_cmd, config_cmd):
+    for module in (start, inspect, control, health, codex_setup, map_cmd, config_cmd, dashboard):
         module.register(app)
     app.add_typer(exec_cmds.app, name="exec")
     return app
