@@ -23,10 +23,13 @@ CLAUDE_BIN_ENV = "CODEX_AGENT_CLAUDE_BIN"
 PLUGIN = REPO_ROOT / "plugins" / "codex-orchestrator"
 MARKETPLACE = REPO_ROOT / ".claude-plugin" / "marketplace.json"
 # Resolved at import, before the per-test fixtures point HOME at a temporary folder.
-_CACHES = [
-    Path(os.path.expanduser("~/.cache/codex-agent/claude")),
-    Path(os.path.expanduser("~/.cache/codex-agent-ci/claude")),
-]
+_CACHES = sorted(
+    [
+        *Path(os.path.expanduser("~/.cache/codex-agent")).glob("claude*"),
+        *Path(os.path.expanduser("~/.cache/codex-agent-ci")).glob("claude*"),
+    ],
+    reverse=True,
+)
 
 
 def _find_claude() -> str | None:
