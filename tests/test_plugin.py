@@ -51,7 +51,11 @@ def _offline_prefix() -> list[str] | None:
     if shutil.which("unshare") is None or shutil.which("ip") is None:
         return None
     probe = subprocess.run(["unshare", "-n", "true"], capture_output=True, check=False)
-    return ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh"] if probe.returncode == 0 else None
+    return (
+        ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh"]
+        if probe.returncode == 0
+        else None
+    )
 
 
 OFFLINE = _offline_prefix()
@@ -61,7 +65,9 @@ needs_claude = [
         CLAUDE is None,
         reason=f"Claude Code is not installed: scripts/test installs it, or set {CLAUDE_BIN_ENV}",
     ),
-    pytest.mark.skipif(OFFLINE is None, reason="cannot create a loopback-only network namespace (unshare -n)"),
+    pytest.mark.skipif(
+        OFFLINE is None, reason="cannot create a loopback-only network namespace (unshare -n)"
+    ),
 ]
 
 

@@ -64,7 +64,18 @@ EXAMPLES = skill_examples()
 
 def test_the_skill_has_examples_for_every_area() -> None:
     commands = {example.argv[0] for example in EXAMPLES}
-    for expected in ("health", "start", "wait", "send", "status", "jobs", "report", "claims", "context", "exec"):
+    for expected in (
+        "health",
+        "start",
+        "wait",
+        "send",
+        "status",
+        "jobs",
+        "report",
+        "claims",
+        "context",
+        "exec",
+    ):
         assert expected in commands, f"the skill shows no `codex-agent {expected}` example"
 
 
@@ -189,7 +200,9 @@ def test_skill_example_runs(example: Example, project: Path, cli: CLI) -> None:
     _prepare_project(project)
     argv = _fill(example, cli)
     result = cli.run(*argv, timeout=90)
-    assert result.code == 0, f"SKILL.md line {example.line}: `{example.text}` exited {result.code}: {result.err}"
+    assert result.code == 0, (
+        f"SKILL.md line {example.line}: `{example.text}` exited {result.code}: {result.err}"
+    )
     if "--json" in argv:
         parsed: Any = json.loads(result.out)
         assert parsed, f"SKILL.md line {example.line}: empty JSON"
