@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -71,7 +72,7 @@ needs_claude = [
 ]
 
 
-def validate(path: Path, home: Path) -> subprocess.CompletedProcess[str]:
+def claude(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     assert CLAUDE is not None and OFFLINE is not None
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -81,13 +82,17 @@ def validate(path: Path, home: Path) -> subprocess.CompletedProcess[str]:
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
     }
     return subprocess.run(
-        [*OFFLINE, CLAUDE, "plugin", "validate", str(path)],
+        [*OFFLINE, CLAUDE, *args],
         capture_output=True,
         text=True,
         env=env,
         timeout=120,
         check=False,
     )
+
+
+def validate(path: Path, home: Path) -> subprocess.CompletedProcess[str]:
+    return claude(home, "plugin", "validate", str(path))
 
 
 def assert_clean(result: subprocess.CompletedProcess[str]) -> None:
@@ -123,6 +128,22 @@ def test_validator_does_report_a_broken_skill(tmp_path: Path) -> None:
     skill.write_text(skill.read_text().split("---", 2)[2])  # drop the frontmatter
     result = validate(copy, tmp_path / "home")
     assert "warning" in (result.stdout + result.stderr).lower()
+
+
+@_needs_claude
+def test_marketplace_add_and_install_from_this_repository(tmp_path: Path) -> None:
+    """What a user does: add this repository as a marketplace, install the plugin, and get the skill."""
+    added = claude(tmp_path, "plugin", "marketplace", "add", str(REPO_ROOT))
+    assert added.returncode == 0, added.stdout + added.stderr
+    installed = claude(tmp_path, "plugin", "install", "codex-orchestrator@codex-agent")
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    details = claude(tmp_path, "plugin", "details", "codex-orchestrator@codex-agent")
+    assert details.returncode == 0, details.stdout + details.stderr
+    assert re.search(r"Skills \(1\)\s+codex-orchestrator", details.stdout), details.stdout
+    copies = list((tmp_path / ".claude" / "plugins" / "cache").rglob("SKILL.md"))
+    assert [copy.read_text() for copy in copies] == [
+        (PLUGIN / "skills/codex-orchestrator/SKILL.md").read_text()
+    ]
 
 
 def test_marketplace_lists_the_plugin_with_matching_version() -> None:
