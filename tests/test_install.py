@@ -141,3 +141,25 @@ def test_missing_tmux_gets_this_machines_package_command(installed: Install, tmp
     assert "tmux is missing" in result.stderr
     assert "sudo apt-get install -y tmux" in result.stderr
     assert result.returncode == 6
+
+
+def test_a_changed_checkout_is_installed_again(installed: Install, tmp_path: Path) -> None:
+    """Runs last: it replaces the session's install with one from a modified copy of the checkout."""
+    copy = tmp_path / "checkout"
+    ignore = shutil.ignore_patterns(".git", ".venv*", "__pycache__", "*_cache", ".codex-agent", "*.egg-info")
+    shutil.copytree(REPO_ROOT, copy, ignore=ignore)
+    marker = f"# changed {uuid.uuid4().hex}\n"
+    with (copy / "codex_agent" / "errors.py").open("a") as handle:
+        handle.write(marker)
+    result = subprocess.run(
+        ["bash", str(copy / "scripts" / "install.sh")],
+        cwd=installed.home,
+        env=installed.env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert f"installing codex-agent from {copy}" in result.stdout
+    installed_errors = list((installed.data_dir / "venv").rglob("site-packages/codex_agent/errors.py"))
+    assert len(installed_errors) == 1 and installed_errors[0].read_text().endswith(marker)
