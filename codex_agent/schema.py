@@ -1,0 +1,224 @@
+"""The public JSON shapes, as pydantic models, and their export to JSON Schema files (docs/schema/*.json).
+
+The CLI builds its JSON from the plain records in `models.py` (`Job.to_json` and friends) and never imports
+this module: pydantic is too slow to import on the hot path. The models here describe the same shapes for
+people and tools; `tests/test_schema.py` validates real CLI output against them, so the two stay in step.
+Every model forbids unknown fields: a field added to the output must be added here too.
+
+    python -m codex_agent.schema            # write docs/schema/*.json
+    python -m codex_agent.schema --check    # exit 1 when a committed file differs from the models
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+DEFAULT_DIR = Path(__file__).resolve().parent.parent / "docs" / "schema"
+
+JobStatusName = Literal[
+    "pending", "running", "idle", "needs_input", "stalled", "completed", "failed", "killed", "lost"
+]
+JobKindName = Literal["codex", "codex-exec", "command"]
+Timestamp = str  # ISO 8601 in UTC with milliseconds, e.g. "2026-01-21T10:45:00.000Z"
+
+
+class _Shape(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Tokens(_Shape):
+    """Token counts of a Codex agent's conversation so far (from its session file)."""
+
+    input: int = Field(description="Input tokens of the whole conversation.")
+    output: int
+    cached_input: int
+    reasoning_output: int
+    context_window: int | None = Field(description="The model's context window, when codex reports it.")
+    context_used_pct: float | None = Field(description="input / context_window in percent, one decimal.")
+
+
+class Job(_Shape):
+    """One job: `status --json`, `start --json`, `kill --json`, and each entry of `jobs --json`."""
+
+    id: str = Field(pattern="^[0-9a-f]{8}$", description="8 hex characters; any unique prefix is accepted.")
+    status: JobStatusName
+    kind: JobKindName = Field(description="codex: interactive TUI; codex-exec: one task; command: plain.")
+    prompt: str = Field(description="The task (the command line for kind=command); 100 characters in lists.")
+    model: str | None
+    reasoning: str | None
+    sandbox: str | None
+    cwd: str = Field(description="The directory the job runs in.")
+    elapsed_ms: int = Field(description="From start to end, or to now while the job is live.")
+    created_at: Timestamp | None
+    started_at: Timestamp | None
+    completed_at: Timestamp | None
+    exit_code: int | None
+    tmux_session: str = Field(pattern="^codex-agent-[0-9a-f]{8}$")
+    thread_id: str | None = Field(description="Codex's conversation (thread) id, once known.")
+    error: str | None
+    parent_session: str | None
+    tokens: Tokens | None
+    files_modified: list[str] | None
+    summary: str | None = Field(description="The agent's last message.")
+
+
+class JobsList(_Shape):
+    """`jobs --json`: newest first."""
+
+    version: Literal[1]
+    generated_at: Timestamp
+    jobs: list[Job]
+
+
+class Session(_Shape):
+    session: str
+    job_id: str
+    alive: bool
+    this_project: bool = Field(description="Made by this project's state directory.")
+    attach: str = Field(description="The tmux command that attaches to it.")
+
+
+class SessionsList(_Shape):
+    """`sessions --json`."""
+
+    version: Literal[1]
+    generated_at: Timestamp
+    sessions: list[Session]
+
+
+class TmuxCheck(_Shape):
+    ok: bool
+    version: str | None
+    hint: str | None
+
+
+class CodexCheck(_Shape):
+    ok: bool
+    path: str | None
+    version: str | None
+    hint: str | None
+
+
+class LiveJob(_Shape):
+    id: str
+    status: JobStatusName
+    elapsed_ms: int
+
+
+class Health(_Shape):
+    """`health --json` (exit status 6 when ok is false)."""
+
+    ok: bool
+    tmux: TmuxCheck
+    codex: CodexCheck
+    state_dir: str
+    live_jobs: list[LiveJob]
+
+
+class CleanReport(_Shape):
+    """`clean --json`."""
+
+    removed_jobs: list[str]
+    killed_orphan_sessions: list[str]
+    foreign_sessions: list[str] = Field(description="Sessions named like ours but not made by codex-agent.")
+
+
+class ExecStart(_Shape):
+    """`exec start --json`."""
+
+    exec_id: str
+    status: JobStatusName
+    job: Job
+
+
+class ExecRun(_Shape):
+    """`exec run --json` (the exit status is the command's own)."""
+
+    exec_id: str
+    status: Literal["finished"]
+    exit_code: int | None
+    output: str
+
+
+class StartPlan(_Shape):
+    """`start --dry-run --json`: what would run. The job's id is a placeholder."""
+
+    job: Job
+    argv: list[str]
+    prompt_via: Literal["argv", "stdin", "paste", "none"]
+    prompt_bytes: int
+    settings_sources: dict[str, str] = Field(description="Where each setting came from.")
+
+
+# File name (without .json) -> model. The names are part of the public documentation.
+SHAPES: dict[str, type[BaseModel]] = {
+    "job": Job,
+    "jobs": JobsList,
+    "sessions": SessionsList,
+    "health": Health,
+    "clean": CleanReport,
+    "exec-start": ExecStart,
+    "exec-run": ExecRun,
+    "start-plan": StartPlan,
+}
+
+
+def json_schema(model: type[BaseModel]) -> dict[str, Any]:
+    return {"$schema": SCHEMA_DIALECT, **model.model_json_schema()}
+
+
+def rendered() -> dict[str, str]:
+    """File name -> file text, exactly as committed."""
+    return {
+        f"{name}.json": json.dumps(json_schema(model), indent=2, sort_keys=True) + "\n"
+        for name, model in SHAPES.items()
+    }
+
+
+def export(directory: Path) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in rendered().items():
+        path = directory / name
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+            written.append(path)
+    return written
+
+
+def stale(directory: Path) -> list[str]:
+    """The schema files in `directory` that differ from the models (or are missing)."""
+    out = []
+    for name, text in rendered().items():
+        path = directory / name
+        if not path.exists() or path.read_text() != text:
+            out.append(name)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m codex_agent.schema", description=__doc__.split("\n")[0])
+    parser.add_argument("directory", nargs="?", type=Path, default=DEFAULT_DIR)
+    parser.add_argument("--check", action="store_true", help="Only report files that are out of date.")
+    args = parser.parse_args(argv)
+    if args.check:
+        outdated = stale(args.directory)
+        for name in outdated:
+            print(
+                f"out of date: {args.directory / name} (run: python -m codex_agent.schema)", file=sys.stderr
+            )
+        return 1 if outdated else 0
+    for path in export(args.directory):
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
