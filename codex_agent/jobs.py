@@ -89,7 +89,6 @@ class LaunchPlan:
             "argv": self.argv,
             "prompt_via": self.prompt_via,
             "prompt_bytes": len(self.job.prompt.encode("utf-8", errors="surrogateescape")),
-            "settings_sources": self.settings.sources,
         }
 
 

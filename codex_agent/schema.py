@@ -67,6 +67,9 @@ class Job(_Shape):
     tokens: Tokens | None
     files_modified: list[str] | None
     summary: str | None = Field(description="The agent's last message.")
+    attention: str | None = Field(
+        description="What the agent is waiting for when it needs a person (needs_input), and what to do."
+    )
 
 
 class JobsList(_Shape):
@@ -147,6 +150,28 @@ class ExecRun(_Shape):
     output: str
 
 
+class CutItem(_Shape):
+    path: str
+    kind: str = Field(description="map or file")
+    tokens: int
+    action: Literal["shortened", "left_out"]
+    kept_lines: int | None
+    total_lines: int | None
+
+
+class SkippedFile(_Shape):
+    path: str
+    reason: str
+
+
+class Setting(_Shape):
+    value: str | int
+    source: str = Field(
+        description='Where the value came from, e.g. "default", "pyproject.toml", "flag --model".'
+    )
+    from_: str = Field(alias="from", description="The kind of source: default, file, profile, role or flag.")
+
+
 class StartPlan(_Shape):
     """`start --dry-run --json`: what would run. The job's id is a placeholder."""
 
@@ -154,7 +179,17 @@ class StartPlan(_Shape):
     argv: list[str]
     prompt_via: Literal["argv", "stdin", "paste", "none"]
     prompt_bytes: int
-    settings_sources: dict[str, str] = Field(description="Where each setting came from.")
+    prompt_tokens: int
+    token_counter: str = Field(description="How tokens were counted: a real tokenizer, or a stated estimate.")
+    token_count_exact: bool
+    context_budget: int | None
+    role: str | None
+    codebase_map: str | None = Field(description="The map file included, if any.")
+    files_included: list[str]
+    cut: list[CutItem] = Field(description="What was shortened or left out to stay within the budget.")
+    cut_listed_in_prompt: str
+    files_skipped: list[SkippedFile]
+    settings: dict[str, Setting]
 
 
 # File name (without .json) -> model. The names are part of the public documentation.
