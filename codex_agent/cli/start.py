@@ -7,7 +7,14 @@ from typing import Annotated
 import typer
 
 from codex_agent import jobs
-from codex_agent.cli.common import DirOption, JsonOption, echo, print_json, read_text_argument
+from codex_agent.cli.common import (
+    DirOption,
+    JsonOption,
+    echo,
+    parse_duration_ms,
+    print_json,
+    read_text_argument,
+)
 from codex_agent.cli.render import job_started
 from codex_agent.errors import UsageError
 from codex_agent.models import REASONING_LEVELS, SANDBOX_MODES, JobKind
@@ -54,9 +61,37 @@ def register(app: typer.Typer) -> None:
                 "--dry-run", help="Show what would run (prompt, settings, command); create nothing."
             ),
         ] = False,
+        stall_after: Annotated[
+            str | None,
+            typer.Option(
+                "--stall-after",
+                help="Report the job as stalled after this long without progress (e.g. 90s, 10m; "
+                "default 300s or the project's stall_after_s).",
+                show_default=False,
+            ),
+        ] = None,
+        notify_on_complete: Annotated[
+            str | None,
+            typer.Option(
+                "--notify-on-complete",
+                help="A command line your shell runs when the job ends or turns idle; it reads "
+                "CODEX_AGENT_JOB_ID, _STATUS, _EXIT_CODE, _SUMMARY from its environment.",
+                show_default=False,
+            ),
+        ] = None,
         json_output: JsonOption = False,
     ) -> None:
         """Start a Codex agent on a task in a new tmux session."""
+        attrs: dict[str, object] = {}
+        if stall_after is not None:
+            stall_ms = parse_duration_ms(stall_after)
+            if stall_ms <= 0:
+                raise UsageError("--stall-after must be longer than zero")
+            attrs["stall_after_s"] = stall_ms / 1000
+        if notify_on_complete is not None:
+            if not notify_on_complete.strip():
+                raise UsageError("--notify-on-complete needs a command line")
+            attrs["notify_on_complete"] = notify_on_complete
         request = jobs.StartRequest(
             prompt=read_text_argument(prompt),
             kind=JobKind.CODEX_EXEC if exec_mode else JobKind.CODEX,
@@ -65,6 +100,7 @@ def register(app: typer.Typer) -> None:
             reasoning=_choice(reasoning, REASONING_LEVELS, "--reasoning"),
             sandbox=_choice(sandbox, SANDBOX_MODES, "--sandbox"),
             parent_session=parent_session,
+            attrs=attrs,
         )
         if not request.prompt.strip():
             raise UsageError("the prompt is empty", "say what the agent should do")
