@@ -23,7 +23,7 @@ from codex_agent.models import Job
 
 SAFETY_RECHECK_S = 1.0
 WATCHED_NAMES = frozenset({EXIT_FILE, TURNS_FILE})
-STEP_MS = 5  # how often the watcher's own thread looks at its event queue: the wake-up latency
+STEP_MS = 2  # how often the watcher's own thread looks at its event queue: the wake-up latency
 
 
 class Watcher:

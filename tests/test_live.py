@@ -51,19 +51,24 @@ def popen_cli(cli: CLI, *args: str) -> subprocess.Popen[bytes]:
     )
 
 
-def watching_files(pid: int) -> bool:
-    """The process has an inotify watch open: it is blocked on file events, not polling."""
+SLEEP_SYSCALLS = {"35", "230"}  # nanosleep, clock_nanosleep (x86_64): the watcher's wait between its checks
+
+
+def blocked_on_file_events(pid: int) -> bool:
+    """The process has an inotify watch open and its main thread sleeps in the watcher's wait (its first
+    read of the state is over): from now on only a file event can wake it up."""
     try:
         fds = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
+        syscall = Path(f"/proc/{pid}/syscall").read_text().split()[0]
+    except (OSError, IndexError):
         return False
+    watching = False
     for fd in fds:
         try:
-            if os.readlink(f"/proc/{pid}/fd/{fd}") == "anon_inode:inotify":
-                return True
+            watching = watching or os.readlink(f"/proc/{pid}/fd/{fd}") == "anon_inode:inotify"
         except OSError:
             continue
-    return False
+    return watching and syscall in SLEEP_SYSCALLS
 
 
 def read_until(proc: subprocess.Popen[bytes], needle: bytes, timeout: float = 20) -> bytes:
@@ -173,7 +178,7 @@ def test_an_approval_question_needs_input_and_a_key_answers_it(cli: CLI) -> None
 
 def test_a_stalled_agent_is_reported_after_its_threshold(cli: CLI) -> None:
     job = cli.start("SLEEP 60", "--stall-after", "1s")
-    assert cli.job(job["id"])["status"] == "running"
+    assert job["status"] == "running"
     started = time.monotonic()
     result = cli.run("wait", job["id"], "--until", "attention", "--json", timeout=30)
     assert result.code == errors.NEEDS_ATTENTION_EXIT, result
@@ -244,14 +249,14 @@ def test_wait_wakes_within_100ms_of_a_job_ending(cli: CLI, tmp_path: Path) -> No
         job_id = cli.ok("exec", "start", "--cmd", f"read line < {gate}; exit 3").out.strip()
         waiter = popen_cli(cli, "wait", job_id, "--until", "done")
         pid = waiter.pid
-        wait_for(lambda pid=pid: watching_files(pid), what="wait to block on file events")
+        wait_for(lambda pid=pid: blocked_on_file_events(pid), what="wait to block on file events")
         with open(gate, "w") as handle:
             handle.write("go\n")
         code = waiter.wait(timeout=20)
         woke = time.time()
         assert code == errors.JOB_FAILED_EXIT, waiter.stderr.read() if waiter.stderr else ""
         exit_record = cli.cwd / ".codex-agent" / "jobs" / job_id / "exit_code"
-        latencies.append(woke - exit_record.stat().st_mtime)
+        latencies.append(woke - exit_record.stat().st_ctime)  # ctime: when it was renamed into place
     median_ms = statistics.median(latencies) * 1000
     print(f"\nwait wake-up after a job's end: median {median_ms:.1f} ms over {len(latencies)} runs")
     assert median_ms < 100, latencies
@@ -342,13 +347,13 @@ def test_notify_on_complete_runs_the_users_command_with_facts_in_env_only(cli: C
         f'"$CODEX_AGENT_EVENT" "$CODEX_AGENT_SUMMARY" >> {log}'
     )
     job = cli.start("say $(touch pwned) `touch pwned2`", "--notify-on-complete", command)
-    wait_for(lambda: log.exists() and log.read_text().count("\n") >= 1, what="the idle notification")
+    wait_for(lambda: log.exists() and "|turn|" in log.read_text(), what="the idle notification")
+    first = log.read_text().splitlines()[0]
+    assert first.startswith(f"{job['id']}|idle||turn|ECHO[")
+    assert "$(touch pwned)" in first and "`touch pwned2`" in first
     cli.ok("send", job["id"], "EXIT 3")
     cli.wait_status(job["id"], ["failed"])
-    lines = wait_for(
-        lambda: (text := log.read_text()).count("\n") >= 2 and text.splitlines(), what="the end notification"
-    )
-    assert lines[0].startswith(f"{job['id']}|idle||turn|ECHO[")
-    assert "$(touch pwned)" in lines[0]
-    assert lines[1].startswith(f"{job['id']}|failed|3|end|ECHO[")
+    wait_for(lambda: "|end|" in log.read_text(), what="the end notification")
+    ends = [line for line in log.read_text().splitlines() if "|end|" in line]
+    assert len(ends) == 1 and ends[0].startswith(f"{job['id']}|failed|3|end|ECHO[")
     assert not (project / "pwned").exists() and not (project / "pwned2").exists()
