@@ -198,10 +198,31 @@ def _screen_question(job: Job, tmux: Tmux) -> str | None:
     return None
 
 
+def _cached_screen_question(job: Job, job_dir: Path, pane: PaneState, tmux: Tmux) -> str | None:
+    """A quiet command's screen does not change: read it again only after new output, not on every read."""
+    try:
+        size = (job_dir / OUTPUT_LOG).stat().st_size
+    except OSError:
+        size = -1
+    key = f"{pane.activity_s}:{size}"
+    if job.attrs.get("screen_key") == key:
+        cached = job.attrs.get("screen_question")
+        return cached if isinstance(cached, str) else None
+    question = _screen_question(job, tmux)
+    job.attrs["screen_key"] = key
+    job.attrs["screen_question"] = question
+    return question
+
+
 def assess(job: Job, job_dir: Path, pane: PaneState, tmux: Tmux, now: int | None = None) -> bool:
     """Refine a live job's status from its evidence, in place. Returns True when anything changed."""
     now = now_ms() if now is None else now
-    before = (job.status, job.attrs.get("status_basis"), job.attrs.get("attention"))
+    before = (
+        job.status,
+        job.attrs.get("status_basis"),
+        job.attrs.get("attention"),
+        job.attrs.get("screen_key"),
+    )
     status, basis, attention = _evaluate(job, job_dir, pane, tmux, now)
     job.status = status
     job.attrs["status_basis"] = basis
@@ -209,7 +230,7 @@ def assess(job: Job, job_dir: Path, pane: PaneState, tmux: Tmux, now: int | None
         job.attrs["attention"] = attention
     else:
         job.attrs.pop("attention", None)
-    return (status, basis, attention) != before
+    return (status, basis, attention, job.attrs.get("screen_key")) != before
 
 
 def _evaluate(
@@ -239,7 +260,7 @@ def _evaluate(
         output = last_output_ms(job_dir, pane)
         quiet_s = (now - output) / 1000 if output else float("inf")
         if quiet_s >= COMMAND_QUIET_BEFORE_SCREEN_S and job.kind is JobKind.COMMAND:
-            question = _screen_question(job, tmux)
+            question = _cached_screen_question(job, job_dir, pane, tmux)
             if question:
                 return JobStatus.NEEDS_INPUT, BASIS_SCREEN, question
         running_basis = BASIS_TMUX

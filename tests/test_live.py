@@ -357,3 +357,15 @@ def test_notify_on_complete_runs_the_users_command_with_facts_in_env_only(cli: C
     ends = [line for line in log.read_text().splitlines() if "|end|" in line]
     assert len(ends) == 1 and ends[0].startswith(f"{job['id']}|failed|3|end|ECHO[")
     assert not (project / "pwned").exists() and not (project / "pwned2").exists()
+
+
+def test_a_command_waiting_at_a_prompt_needs_input_and_keys_answer_it(cli: CLI) -> None:
+    job_id = cli.ok(
+        "exec", "start", "--cmd", "printf 'Overwrite the file? [y/n] '; read answer; echo \"got $answer\""
+    ).out.strip()
+    asking = cli.wait_status(job_id, ["needs_input"])
+    assert asking["attention"].endswith("Overwrite the file? [y/n]") and asking["status_basis"] == "screen"
+    cli.ok("send", job_id, "--key", "y")
+    cli.ok("send", job_id, "--key", "Enter")
+    assert cli.wait_status(job_id, ["completed"])["attention"] is None
+    assert "got y" in cli.ok("output", job_id, "--strip-ansi").out
