@@ -29,6 +29,7 @@ class Settings:
     sandbox: str = "workspace-write"
     approval: str = "never"
     stall_after_s: int = 300
+    notify_on_complete: str | None = None  # a command line run by the user's shell when a job ends or idles
     sources: dict[str, str] = field(default_factory=dict)
 
     def apply(self, values: dict[str, Any], source: str) -> None:
@@ -47,6 +48,8 @@ def _checked(name: str, value: Any, source: str) -> Any:
         raise UsageError(f"{source}: {name} = {value!r} is not one of {', '.join(choices[name])}")
     if name == "stall_after_s" and (not isinstance(value, int) or value <= 0):
         raise UsageError(f"{source}: stall_after_s must be a positive number of seconds")
+    if name == "notify_on_complete" and (not isinstance(value, str) or not value.strip()):
+        raise UsageError(f"{source}: notify_on_complete must be a command line (a non-empty string)")
     if name == "model" and (not isinstance(value, str) or not value.strip()):
         raise UsageError(f"{source}: model must be a non-empty string")
     return value

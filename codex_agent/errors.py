@@ -89,6 +89,9 @@ class WaitTimeoutError(CodexAgentError):
 
 
 INTERNAL_ERROR_EXIT = 70
+# Outcomes of `wait` and `watch` (not errors): a job ended failed, killed or lost; a job needs a person.
+JOB_FAILED_EXIT = 10
+NEEDS_ATTENTION_EXIT = 11
 INTERRUPTED_EXIT = 130
 
 ALL_ERRORS: tuple[type[CodexAgentError], ...] = (

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codex_agent import git, procs
+from codex_agent import activity, git, procs
 from codex_agent.agents import codex
 from codex_agent.agents.launch import ENV_FIFO, EXIT_FILE, LAUNCH_ERROR, LAUNCH_SPEC
 from codex_agent.config import Settings, load_settings
@@ -149,11 +149,13 @@ def start(project: Project, request: StartRequest) -> Job:
     argv = [arg.replace(str(store.job_dir("00000000")), str(job_dir)) for arg in plan.argv]
     job.attrs.update(
         creator_pid=os.getpid(),
-        stall_after_s=plan.settings.stall_after_s,
+        stall_after_s=job.attrs.get("stall_after_s") or plan.settings.stall_after_s,
         messages_sent=1 if plan.prompt_via in ("argv", "stdin", "paste") else 0,
     )
     if job.kind.is_codex:
         job.attrs["codex_home"] = str(codex.codex_home())
+    if plan.settings.notify_on_complete and "notify_on_complete" not in job.attrs:
+        job.attrs["notify_on_complete"] = plan.settings.notify_on_complete
     base = git.head_commit(cwd)
     if base:
         job.attrs.update(base_commit=base, dirty_at_start=git.dirty_paths(cwd))
@@ -165,6 +167,7 @@ def start(project: Project, request: StartRequest) -> Job:
         "argv": argv,
         "prompt_via": "none" if plan.prompt_via == "paste" else plan.prompt_via,
         "env": {"CODEX_AGENT_JOB_ID": job.id},
+        "notify_on_complete": bool(job.attrs.get("notify_on_complete")),
     }
     write_private_file(job_dir / LAUNCH_SPEC, json.dumps(spec).encode())
     write_private_file(job_dir / OUTPUT_LOG, b"")  # tmux appends to it; created here to be private
@@ -184,6 +187,7 @@ def start(project: Project, request: StartRequest) -> Job:
     job.status = JobStatus.RUNNING
     job.started_at = now_ms()
     job.attrs["last_sent_at"] = job.started_at
+    job.attrs["status_basis"] = activity.BASIS_START
     store.save_job(job)
     store.add_event(job.id, "started", {})
     if plan.prompt_via == "paste":
@@ -238,7 +242,12 @@ def reconcile(project: Project, jobs: Sequence[Job]) -> None:
     unfinished = [job for job in jobs if not job.status.is_terminal]
     if not unfinished:
         return
-    panes = project.tmux.panes()
+    # A job whose exit is recorded needs no tmux call: waits that wake on an exit record return sooner.
+    ended = all(
+        job.status is not JobStatus.PENDING and _read_exit_code(project.job_dir(job)) is not None
+        for job in unfinished
+    )
+    panes = {} if ended else project.tmux.panes()
     for job in unfinished:
         before = job.updated_at
         changed = _reconcile_one(project, job, panes.get(job.tmux_session))
@@ -258,11 +267,24 @@ def _reconcile_one(project: Project, job: Job, pane: PaneState | None) -> bool:
     if job.status is JobStatus.PENDING:
         if pane is not None or _alive(job.attrs.get("creator_pid")):
             return False
-        _finish(project, job, JobStatus.FAILED, error="start was interrupted before the agent ran")
+        _finish(
+            project,
+            job,
+            JobStatus.FAILED,
+            error="start was interrupted before the agent ran",
+            basis=activity.BASIS_START,
+        )
         return True
     if exit_code is not None:
         status = JobStatus.COMPLETED if exit_code == 0 else JobStatus.FAILED
-        _finish(project, job, status, exit_code=exit_code, error=_exit_error(job_dir, exit_code))
+        _finish(
+            project,
+            job,
+            status,
+            exit_code=exit_code,
+            error=_exit_error(job_dir, exit_code),
+            basis=activity.BASIS_EXIT,
+        )
         return True
     if pane is None:
         _finish(project, job, JobStatus.LOST, error="its tmux session vanished without an exit record")
@@ -271,10 +293,11 @@ def _reconcile_one(project: Project, job: Job, pane: PaneState | None) -> bool:
         code = pane.dead_status if pane.dead_status is not None else -1
         _finish(project, job, JobStatus.FAILED, exit_code=code, error=_exit_error(job_dir, code))
         return True
+    changed = _refresh_turns(project, job) if job.kind is JobKind.CODEX else False
+    changed = activity.assess(job, job_dir, pane, project.tmux) or changed
     if job.kind is JobKind.CODEX:
-        changed = _refresh_turns(project, job)
-        return _check_first_run_screen(project, job) or changed
-    return False
+        changed = _check_first_run_screen(project, job) or changed
+    return changed
 
 
 FIRST_RUN_GRACE_MS = 1000
@@ -287,12 +310,8 @@ def _check_first_run_screen(project: Project, job: Job) -> bool:
     """
     if job.thread_id or now_ms() - (job.started_at or job.created_at) < FIRST_RUN_GRACE_MS:
         return False
-    screen = project.tmux.capture(job.tmux_session, lines=60, ansi=False)
-    blocked = codex.blocking_screen(screen)
+    blocked = codex.blocking_screen(project.tmux.capture(job.tmux_session, lines=60, ansi=False))
     if blocked is None:
-        if job.status is JobStatus.NEEDS_INPUT and job.attrs.pop("attention", None):
-            job.status = JobStatus.RUNNING
-            return True
         return False
     question, hint = blocked
     attention = f"{question}; {hint.replace('ID', job.id)}"
@@ -300,7 +319,7 @@ def _check_first_run_screen(project: Project, job: Job) -> bool:
         return False
     job.status = JobStatus.NEEDS_INPUT
     job.attrs["attention"] = attention
-    job.attrs["status_basis"] = "screen"
+    job.attrs["status_basis"] = activity.BASIS_SCREEN
     return True
 
 
@@ -342,20 +361,28 @@ def _refresh_turns(project: Project, job: Job) -> bool:
     """
     job_dir = project.job_dir(job)
     rollout = _rollout_path(project, job)
-    sizes = [_size(job_dir / "turns.jsonl"), _size(rollout) if rollout else 0]
+    # What the answer depends on: codex's two records, and when we last sent the agent a message.
+    sizes = [_size(job_dir / "turns.jsonl"), _size(rollout) if rollout else 0, job.attrs.get("last_sent_at")]
     if sizes == job.attrs.get("record_sizes"):
         return False
     job.attrs["record_sizes"] = sizes
     turns, info = _absorb_codex_results(project, job)
     last_sent = int(job.attrs.get("last_sent_at") or job.started_at or 0)
     if info is not None and (info.turns_started or info.turns_completed):
-        busy = info.turns_started > info.turns_completed
+        # Turns begun by an earlier process of a resumed job and never finished do not count.
+        started = info.turns_started - int(job.attrs.get("abandoned_turns", 0))
         answered = (info.last_completed_ms or 0) >= last_sent
-        idle = not busy and answered
+        idle = started <= info.turns_completed and answered
         job.attrs["turns_completed"] = info.turns_completed
+        job.attrs["turns_basis"] = activity.BASIS_ROLLOUT
     else:
         idle = len(turns) >= int(job.attrs.get("messages_sent", 0))
         job.attrs["turns_completed"] = len(turns)
+        job.attrs["turns_basis"] = activity.BASIS_HOOK
+    job.attrs["turn_idle"] = idle
+    job.attrs["turns_started"] = info.turns_started if info else 0
+    job.attrs["rollout_path"] = str(rollout) if rollout else None
+    job.attrs["context_exhausted"] = activity.context_problem(rollout)
     if turns:
         job.attrs["last_turn_at"] = turns[-1].at
     job.status = JobStatus.IDLE if idle else JobStatus.RUNNING
@@ -437,9 +464,17 @@ def _absorb_codex_results(project: Project, job: Job) -> tuple[list[codex.Turn],
 
 
 def _finish(
-    project: Project, job: Job, status: JobStatus, *, exit_code: int | None = None, error: str | None = None
+    project: Project,
+    job: Job,
+    status: JobStatus,
+    *,
+    exit_code: int | None = None,
+    error: str | None = None,
+    basis: str = activity.BASIS_TMUX,
 ) -> None:
     job.status = status
+    job.attrs["status_basis"] = basis
+    job.attrs.pop("attention", None)
     job.exit_code = exit_code if exit_code is not None else job.exit_code
     job.error = error if status is not JobStatus.COMPLETED else None
     exit_file = project.job_dir(job) / EXIT_FILE
@@ -560,6 +595,8 @@ def kill(project: Project, job_id: str) -> Job:
     job.status = JobStatus.KILLED
     job.completed_at = now_ms()
     job.error = "killed by request"
+    job.attrs["status_basis"] = activity.BASIS_KILL
+    job.attrs.pop("attention", None)
     # Record first, then kill: a reader in between sees "killed", never "lost".
     project.store.save_job(job, expected_updated_at=before)
     _stop_processes(project, job)

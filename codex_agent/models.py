@@ -166,5 +166,6 @@ class Job:
             "tokens": self.tokens.to_json() if self.tokens else None,
             "files_modified": self.files_modified,
             "summary": self.summary,
+            "status_basis": self.attrs.get("status_basis"),
             "attention": self.attrs.get("attention"),
         }

@@ -29,6 +29,14 @@ RUN_AND_RECORD = (
     '(umask 077; printf "%s\\n" "$code" > "$exit_file.tmp") && mv -f "$exit_file.tmp" "$exit_file"; '
     'exit "$code"'
 )
+# The same, and then the job's own notify-on-complete command (see codex_agent/oncomplete.py), which starts
+# the user's command in the background and returns at once.
+RUN_RECORD_AND_NOTIFY = (
+    'exit_file=$1; python=$2; job_dir=$3; shift 3; "$@"; code=$?; '
+    '(umask 077; printf "%s\\n" "$code" > "$exit_file.tmp") && mv -f "$exit_file.tmp" "$exit_file"; '
+    '"$python" -m codex_agent.oncomplete "$job_dir" end >/dev/null 2>&1 </dev/null; '
+    'exit "$code"'
+)
 
 
 def _fail(job_dir: Path, message: str) -> int:
@@ -86,8 +94,11 @@ def main(argv: list[str]) -> int:
             env.pop(name, None)
     env.update({str(k): str(v) for k, v in spec.get("env", {}).items()})
     exit_file = str(job_dir / EXIT_FILE)
+    script = ["sh", "-c", RUN_AND_RECORD, "sh", exit_file]
+    if spec.get("notify_on_complete"):
+        script = ["sh", "-c", RUN_RECORD_AND_NOTIFY, "sh", exit_file, sys.executable, str(job_dir)]
     try:
-        os.execve("/bin/sh", ["sh", "-c", RUN_AND_RECORD, "sh", exit_file, *command], env)
+        os.execve("/bin/sh", [*script, *command], env)
     except OSError as exc:
         return _fail(job_dir, f"cannot start the agent: {exc}")
     return 0  # not reached

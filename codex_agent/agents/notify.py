@@ -33,9 +33,20 @@ def main(argv: list[str]) -> int:
     finally:
         os.close(fd)
     try:
-        chain = json.loads((job_dir / "launch.json").read_text()).get("notify_chain") or []
+        spec = json.loads((job_dir / "launch.json").read_text())
     except (OSError, ValueError):
-        chain = []
+        spec = {}
+    chain = spec.get("notify_chain") or []
+    if spec.get("notify_on_complete"):
+        # The job has a notify-on-complete command: it runs if this turn left the agent idle. Started in the
+        # background so codex is not held up.
+        subprocess.Popen(
+            [sys.executable, "-m", "codex_agent.oncomplete", str(job_dir), "turn"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     if chain:
         subprocess.run([*map(str, chain), payload_text], check=False, timeout=60)
     return 0

@@ -25,6 +25,7 @@ def build_app() -> typer.Typer:
         exec_cmds,
         health,
         inspect,
+        live,
         map_cmd,
         start,
     )
@@ -47,7 +48,7 @@ def build_app() -> typer.Typer:
     ) -> None:
         """Supervise Codex agents and plain commands, each in its own tmux session."""
 
-    for module in (start, inspect, control, health, codex_setup, map_cmd, config_cmd, dashboard):
+    for module in (start, inspect, control, health, codex_setup, map_cmd, config_cmd, dashboard, live):
         module.register(app)
     app.add_typer(exec_cmds.app, name="exec")
     return app

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from codex_agent import jobs
+from codex_agent import activity, jobs
 from codex_agent.agents import codex
 from codex_agent.cli.common import DirOption, JsonOption, echo, print_json
 from codex_agent.errors import CodexAgentError
@@ -43,8 +43,18 @@ def register(app: typer.Typer) -> None:
                 unfinished = project.store.unfinished_jobs()
                 jobs.reconcile(project, unfinished)
                 now = now_ms()
+                panes = project.tmux.panes()
                 live = [
-                    {"id": job.id, "status": job.status.value, "elapsed_ms": job.elapsed_ms(now)}
+                    {
+                        "id": job.id,
+                        "status": job.status.value,
+                        "status_basis": job.attrs.get("status_basis"),
+                        "attention": job.attrs.get("attention"),
+                        "elapsed_ms": job.elapsed_ms(now),
+                        **activity.heartbeat(
+                            job, project.job_dir(job), panes.get(job.tmux_session)
+                        ).to_json(),
+                    }
                     for job in unfinished
                     if job.status.is_live
                 ]
@@ -65,5 +75,11 @@ def register(app: typer.Typer) -> None:
                     echo(f"      {check['hint']}")
             echo(f"state {report['state_dir']}")
             echo(f"live  {len(live)} job(s)")
+            for row in live:
+                alive = "alive" if row["process_alive"] else "NO PROCESS"
+                echo(
+                    f"      {row['id']}  {row['status']:<11} {alive}"
+                    f"  last output {row['last_output_at'] or '-'}  last turn {row['last_turn_at'] or '-'}"
+                )
         if not report["ok"]:
             raise typer.Exit(6)

@@ -47,6 +47,8 @@ def job_details(job: Job, tmux: Tmux) -> None:
     rows = [
         ("id", job.id),
         ("status", f"{SYMBOLS[job.status]} {job.status.value}"),
+        ("based on", job.attrs.get("status_basis")),
+        ("attention", one_line(str(job.attrs["attention"]), 300) if job.attrs.get("attention") else None),
         ("kind", job.kind.value),
         ("model", f"{job.model}  reasoning {job.reasoning}  sandbox {job.sandbox}" if job.model else None),
         ("directory", job.cwd),

@@ -9,7 +9,7 @@ import typer
 from codex_agent import jobs
 from codex_agent.agents import codex
 from codex_agent.cli import prompt_opts
-from codex_agent.cli.common import DirOption, JsonOption, echo, print_json
+from codex_agent.cli.common import DirOption, JsonOption, echo, parse_duration_ms, print_json
 from codex_agent.cli.render import job_started
 from codex_agent.errors import UsageError
 from codex_agent.models import REASONING_LEVELS, SANDBOX_MODES, JobKind
@@ -107,9 +107,37 @@ def register(app: typer.Typer) -> None:
                 "--dry-run", help="Show what would run (prompt, settings, command); create nothing."
             ),
         ] = False,
+        stall_after: Annotated[
+            str | None,
+            typer.Option(
+                "--stall-after",
+                help="Report the job as stalled after this long without progress (e.g. 90s, 10m; "
+                "default 300s or the project's stall_after_s).",
+                show_default=False,
+            ),
+        ] = None,
+        notify_on_complete: Annotated[
+            str | None,
+            typer.Option(
+                "--notify-on-complete",
+                help="A command line your shell runs when the job ends or turns idle; it reads "
+                "CODEX_AGENT_JOB_ID, _STATUS, _EXIT_CODE, _SUMMARY from its environment.",
+                show_default=False,
+            ),
+        ] = None,
         json_output: JsonOption = False,
     ) -> None:
         """Start a Codex agent on a task in a new tmux session."""
+        attrs: dict[str, object] = {}
+        if stall_after is not None:
+            stall_ms = parse_duration_ms(stall_after)
+            if stall_ms <= 0:
+                raise UsageError("--stall-after must be longer than zero")
+            attrs["stall_after_s"] = stall_ms / 1000
+        if notify_on_complete is not None:
+            if not notify_on_complete.strip():
+                raise UsageError("--notify-on-complete needs a command line")
+            attrs["notify_on_complete"] = notify_on_complete
         if template:
             prompt_opts.print_template()
             return
@@ -134,6 +162,7 @@ def register(app: typer.Typer) -> None:
             sandbox=prepared.settings.sandbox,
             parent_session=parent_session,
             profile=profile,
+            attrs=attrs,
         )
         with jobs.opened(directory) as project:
             if dry_run:
