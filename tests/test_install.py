@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from codex_agent import __version__
+from tests.conftest import network_isolation_problem
 from tests.helpers import REPO_ROOT
 
 INSTALL = REPO_ROOT / "scripts" / "install.sh"
@@ -66,9 +67,16 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Install:
         "NO_COLOR": "1",
         "PIP_CACHE_DIR": _PIP_CACHE,  # the user's own pip cache: the throwaway HOME has none
     }
-    for key in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_CERT", "PIP_CONFIG_FILE"):
-        if key in os.environ:
-            env[key] = os.environ[key]  # the machine's package index settings, if any
+    wheelhouse = os.environ.get("CODEX_AGENT_WHEELHOUSE")
+    if network_isolation_problem() is None:
+        # The test run has no network: install from the wheels scripts/test gathered beforehand.
+        if not wheelhouse or not Path(wheelhouse).is_dir():
+            pytest.skip("no network in this test run and no CODEX_AGENT_WHEELHOUSE: run scripts/test")
+        env.update({"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": wheelhouse})
+    else:
+        for key in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_CERT", "PIP_CONFIG_FILE"):
+            if key in os.environ:
+                env[key] = os.environ[key]  # the machine's package index settings, if any
     install = Install(home, env, subprocess.CompletedProcess([], 0, "", ""))
     install.first = install.run()
     return install
