@@ -22,11 +22,16 @@ LAUNCH_ERROR = "launch_error"
 ENV_TIMEOUT_S = 30
 PANE_VARIABLES = ("TERM", "TMUX", "TMUX_PANE", "COLORTERM")
 
+AFTER_EXIT_LOG = "after_exit.log"
 # A fixed script: the agent's argument list arrives as positional parameters and is never parsed by a shell.
-# The exit status is written to a temp file and renamed, so a reader sees all of it or nothing.
+# The exit status is written to a temp file and renamed, so a reader sees all of it or nothing. Then, when a
+# Python is named, `python -m codex_agent.queue JOB_DIR` records the end and starts queued jobs that were
+# waiting for it (no daemon: the job's own end drives the queue).
 RUN_AND_RECORD = (
-    'exit_file=$1; shift; "$@"; code=$?; '
+    'exit_file=$1; python=$2; shift 2; "$@"; code=$?; '
     '(umask 077; printf "%s\\n" "$code" > "$exit_file.tmp") && mv -f "$exit_file.tmp" "$exit_file"; '
+    'if [ -n "$python" ]; then (umask 077; "$python" -m codex_agent.queue "${exit_file%/*}" '
+    f'</dev/null >>"${{exit_file%/*}}/{AFTER_EXIT_LOG}" 2>&1); fi; '
     'exit "$code"'
 )
 
@@ -86,8 +91,9 @@ def main(argv: list[str]) -> int:
             env.pop(name, None)
     env.update({str(k): str(v) for k, v in spec.get("env", {}).items()})
     exit_file = str(job_dir / EXIT_FILE)
+    after_exit = sys.executable if spec.get("after_exit", True) else ""
     try:
-        os.execve("/bin/sh", ["sh", "-c", RUN_AND_RECORD, "sh", exit_file, *command], env)
+        os.execve("/bin/sh", ["sh", "-c", RUN_AND_RECORD, "sh", exit_file, after_exit, *command], env)
     except OSError as exc:
         return _fail(job_dir, f"cannot start the agent: {exc}")
     return 0  # not reached
