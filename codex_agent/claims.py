@@ -21,15 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import bracex
-from wcmatch import glob
-
 from codex_agent import git
 from codex_agent.errors import ConflictError, UsageError
 from codex_agent.models import TERMINAL_STATUSES, Job, iso, now_ms
 from codex_agent.store import Store
 
-GLOB_FLAGS = glob.GLOBSTAR | glob.DOTGLOB | glob.BRACE
+# wcmatch and bracex are imported when a claim is first matched: most commands never match one.
 _EXAMPLE_CHARS = "xyzabcdefghijklmnopqrstuvw0123456789_-"
 MAX_EXPANSIONS = 64
 
@@ -78,12 +75,26 @@ def normalize(pattern: str, root: Path) -> str:
     if not parts or ".." in parts:
         raise UsageError(f"claim {pattern!r} does not name files inside the project")
     text = "/".join(parts)
-    if directory or (not glob.is_magic(text, flags=GLOB_FLAGS) and (root / text).is_dir()):
+    if directory or (not _is_magic(text) and (root / text).is_dir()):
         text += "/**"  # a folder claims everything under it
     return text
 
 
+def _flags() -> int:
+    from wcmatch import glob
+
+    return int(glob.GLOBSTAR | glob.DOTGLOB | glob.BRACE)
+
+
+def _is_magic(pattern: str) -> bool:
+    from wcmatch import glob
+
+    return bool(glob.is_magic(pattern, flags=_flags()))
+
+
 def _expand(pattern: str) -> list[str]:
+    import bracex
+
     try:
         expanded = bracex.expand(pattern, limit=MAX_EXPANSIONS)
     except Exception:  # too many expansions or a malformed brace: read the braces literally
@@ -282,7 +293,9 @@ def overlap_example(first: str, second: str) -> str | None:
 
 
 def matches(path: str, pattern: str) -> bool:
-    return bool(glob.globmatch(path, pattern, flags=GLOB_FLAGS))
+    from wcmatch import glob
+
+    return bool(glob.globmatch(path, pattern, flags=_flags()))
 
 
 def project_files(root: Path) -> list[str]:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from codex_agent import agentslog, claims, jobs, worktrees
+from codex_agent.agents.notify import QUEUED_SQL
 from codex_agent.config import read_project_config
 from codex_agent.errors import CodexAgentError, NotFoundError, UsageError
 from codex_agent.models import Job, JobKind, JobStatus, now_ms
@@ -40,7 +41,6 @@ from codex_agent.tmux import Tmux
 LOCK_FILE = "queue.lock"
 CONFIG_KEY = "max_parallel"
 SLOT_STATUSES = (JobStatus.RUNNING, JobStatus.NEEDS_INPUT, JobStatus.STALLED)
-_QUEUED_SQL = "SELECT 1 FROM jobs WHERE status = 'pending' AND attrs LIKE '%\"queued\": true%' LIMIT 1"
 _draining = False
 
 
@@ -79,11 +79,12 @@ def submit(project: jobs.Project, request: jobs.StartRequest, coord: Coordinatio
         raise UsageError("--retry must be 0 or more")
     if coord.max_parallel is not None and coord.max_parallel < 1:
         raise UsageError("--max-parallel must be at least 1")
+    jobs.plan_start(project, request)  # refuse a bad request before anything is created
+    after = [project.store.resolve_id(text) for text in coord.after]
+    limit = coord.max_parallel or configured_max_parallel(project.root)
     if not project.store.exists:
         project.store = Store.open(project.store.state_dir, create=True)
     store = project.store
-    after = [store.resolve_id(text) for text in coord.after]
-    limit = coord.max_parallel or configured_max_parallel(project.root)
     request.claims = list(coord.claims)
     request.force = coord.force
     if coord.retry or coord.retry_on_failure:
@@ -233,7 +234,7 @@ def _queue_lock(state_dir: Path) -> Iterator[None]:
 
 
 def has_queued(store: Store) -> bool:
-    return bool(store.exists and store.query(_QUEUED_SQL))
+    return bool(store.exists and store.query(QUEUED_SQL))
 
 
 def drain(project: jobs.Project) -> list[Job]:

@@ -272,6 +272,15 @@ def test_a_job_started_after_another_starts_by_itself_when_it_ends(
     assert second["started_at"] >= cli.job(first)["completed_at"]
 
 
+def test_a_job_after_an_interactive_agent_starts_when_its_turn_ends(cli: CLI, project: Path) -> None:
+    first = cli.start("Summarise the design. SLEEP 4")["id"]
+    queued = cli.start("--after", first, "--exec", "WRITE after-turn.txt")
+    assert queued["status"] == "pending"
+    # The turn's end (codex's notify hook) wakes the queue: no codex-agent command runs meanwhile.
+    wait_for(lambda: (project / "after-turn.txt").exists(), timeout=30, what="the queued job to run")
+    assert cli.job(first)["status"] == "idle"
+
+
 def test_a_failed_predecessor_fails_its_dependents(cli: CLI, tmp_path: Path) -> None:
     fifo = gate(tmp_path)
     first = cli.ok("exec", "start", "--cmd", f"cat {fifo} > /dev/null; exit 3").out.strip()
