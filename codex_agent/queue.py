@@ -82,10 +82,11 @@ def submit(project: jobs.Project, request: jobs.StartRequest, coord: Coordinatio
     jobs.plan_start(project, request)  # refuse a bad request before anything is created
     after = [project.store.resolve_id(text) for text in coord.after]
     limit = coord.max_parallel or configured_max_parallel(project.root)
+    base = worktrees.resolve_base(project.root, coord.ref) if coord.worktree else None
+    request.claims = [claims.normalize(pattern, project.root) for pattern in coord.claims]
     if not project.store.exists:
         project.store = Store.open(project.store.state_dir, create=True)
     store = project.store
-    request.claims = list(coord.claims)
     request.force = coord.force
     if coord.retry or coord.retry_on_failure:
         request.attrs["retry"] = {
@@ -98,8 +99,8 @@ def submit(project: jobs.Project, request: jobs.StartRequest, coord: Coordinatio
         request.attrs.update(queued=True, after=after, max_parallel=limit)
     worktree = None
     request.job_id = store.new_job_id()  # known beforehand: the worktree is named after it
-    if coord.worktree:
-        worktree = worktrees.create(project.root, store.state_dir, request.job_id, coord.ref)
+    if base is not None:
+        worktree = worktrees.create(project.root, store.state_dir, request.job_id, base)
         request.cwd = worktree.cwd_for(request.cwd)
         request.attrs["worktree"] = worktree.to_attrs()
     try:

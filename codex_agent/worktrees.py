@@ -11,6 +11,7 @@ with uncommitted changes is kept as it is; a branch with commits not merged into
 from __future__ import annotations
 
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from codex_agent.models import Job
 
 WORKTREES_DIR = "worktrees"
 BRANCH_PREFIX = "codex-agent/"
+ORPHAN_AFTER_S = 120
 FALLBACK_IDENTITY = ("-c", "user.name=codex-agent", "-c", "user.email=codex-agent@localhost")
 
 
@@ -53,14 +55,18 @@ class Worktree:
         return target if target.is_dir() else self.path
 
 
-def create(root: Path, state_dir: Path, job_id: str, ref: str | None) -> Worktree:
+def resolve_base(root: Path, ref: str | None) -> str:
+    """The commit a new worktree starts from: `ref`, or HEAD."""
     if not git.is_repo(root):
         raise UsageError("--worktree needs a git repository", "run it inside a git checkout")
     code, out = git.run(root, "rev-parse", "--verify", "-q", f"{ref or 'HEAD'}^{{commit}}")
     if code != 0:
         what = f"--ref {ref!r} is not a commit" if ref else "the repository has no commit yet"
         raise UsageError(what, "commit first, or pass an existing branch, tag or commit with --ref")
-    base = out.splitlines()[0].strip()
+    return out.splitlines()[0].strip()
+
+
+def create(root: Path, state_dir: Path, job_id: str, base: str) -> Worktree:
     folder = state_dir / WORKTREES_DIR
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = folder / job_id
@@ -138,8 +144,9 @@ def orphans(root: Path, state_dir: Path, known_ids: set[str]) -> list[Worktree]:
     if not folder.is_dir():
         return []
     found = []
+    settled = time.time() - ORPHAN_AFTER_S  # a younger folder may belong to a start in progress
     for path in sorted(folder.iterdir()):
-        if path.is_dir() and path.name not in known_ids:
+        if path.is_dir() and path.name not in known_ids and path.stat().st_mtime < settled:
             head = git.head_commit(path) or ""
             found.append(Worktree(path.resolve(), BRANCH_PREFIX + path.name, head, root.resolve()))
     return found

@@ -442,3 +442,18 @@ def test_migration_from_the_first_schema_keeps_jobs(tmp_path: Path) -> None:
     assert store.get_job("0123abcd").prompt == "true"
     assert store.query("SELECT COUNT(*) FROM claims") == [(0,)]
     assert store.mark_once("0123abcd", "x") and not store.mark_once("0123abcd", "x")
+
+
+def test_coordination_refusals_create_nothing(cli: CLI, project: Path) -> None:
+    for args, code, words in (
+        (["--claim", "!src/**"], 2, "negated"),
+        (["--claim", "../other/*"], 2, "inside the project"),
+        (["--worktree", "--ref", "no-such-branch"], 2, "not a commit"),
+        (["--after", "abcdef12"], 3, "no job"),
+        (["--max-parallel", "0"], 2, "max-parallel"),
+    ):
+        result = cli.run("start", *args, "task")
+        assert result.code == code and words in result.err, (args, result.err)
+        assert len(result.err.strip().splitlines()) == 1
+    assert not (project / ".codex-agent").exists()
+    assert not (project / "agents.log").exists()
