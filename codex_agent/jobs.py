@@ -169,6 +169,16 @@ def start(project: Project, request: StartRequest) -> Job:
     if base:
         job.attrs.update(base_commit=base, dirty_at_start=git.dirty_paths(cwd))
     try:
+        # Everything the launcher reads is in place before the record exists: the queue may launch it.
+        write_private_file(job_dir / PROMPT_FILE, job.prompt.encode("utf-8", errors="surrogateescape"))
+        spec: dict[str, Any] = {
+            "argv": argv,
+            "prompt_via": "none" if plan.prompt_via == "paste" else plan.prompt_via,
+            "env": {"CODEX_AGENT_JOB_ID": job.id},
+        }
+        write_private_file(job_dir / LAUNCH_SPEC, json.dumps(spec).encode())
+        write_private_file(job_dir / OUTPUT_LOG, b"")  # tmux appends to it; created here to be private
+        os.mkfifo(job_dir / ENV_FIFO, 0o600)
         with store.transaction() as tx:  # the claim check and the insert: one write transaction
             claims.acquire(tx, job, patterns, files, force=request.force)
             store.insert_job(job, tx)
@@ -178,16 +188,6 @@ def start(project: Project, request: StartRequest) -> Job:
     store.add_event(job.id, "created", {"kind": job.kind.value})
     with contextlib.suppress(Exception):  # the log is for people: a failure to write it never stops a job
         agentslog.record_spawn(store, project.root, job, claims=patterns)
-
-    write_private_file(job_dir / PROMPT_FILE, job.prompt.encode("utf-8", errors="surrogateescape"))
-    spec: dict[str, Any] = {
-        "argv": argv,
-        "prompt_via": "none" if plan.prompt_via == "paste" else plan.prompt_via,
-        "env": {"CODEX_AGENT_JOB_ID": job.id},
-    }
-    write_private_file(job_dir / LAUNCH_SPEC, json.dumps(spec).encode())
-    write_private_file(job_dir / OUTPUT_LOG, b"")  # tmux appends to it; created here to be private
-    os.mkfifo(job_dir / ENV_FIFO, 0o600)
     if request.queued:
         return job  # pending: the queue launches it (queue.py)
     launch(project, job)
