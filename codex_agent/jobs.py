@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codex_agent import activity, git, procs
+from codex_agent import activity, agentslog, claims, git, procs, worktrees
 from codex_agent.agents import codex
 from codex_agent.agents.launch import ENV_FIFO, EXIT_FILE, LAUNCH_ERROR, LAUNCH_SPEC
 from codex_agent.config import Settings, load_settings
@@ -72,6 +72,12 @@ class StartRequest:
     command: str | None = None  # for JobKind.COMMAND: a command line, run by the user's shell as typed
     profile: str | None = None  # a named settings preset (config.py); explicit values above still win
     attrs: dict[str, Any] = field(default_factory=dict)
+    # Coordination (see claims.py and queue.py): file claims, checked in the same transaction as the insert;
+    # an id chosen beforehand (for a worktree); `queued`: record the job as pending and launch it later.
+    claims: list[str] = field(default_factory=list)
+    force: bool = False
+    job_id: str | None = None
+    queued: bool = False
 
 
 @dataclass(slots=True)
@@ -142,8 +148,12 @@ def start(project: Project, request: StartRequest) -> Job:
         project.store = store = Store.open(store.state_dir, create=True)
     job = plan.job
     cwd = Path(job.cwd)
-    job.id = store.new_job_id()
+    job.id = request.job_id or store.new_job_id()
     job.created_at = now_ms()
+    patterns = [claims.normalize(pattern, project.root) for pattern in request.claims]
+    if patterns:
+        reconcile(project, store.unfinished_jobs())  # a job that has ended holds no claims
+    files = claims.project_files(project.root) if patterns and not request.force else []
     job_dir = store.make_job_dir(job.id)
     # The plan was made before the id existed: point the notify hook and output file at the real folder.
     argv = [arg.replace(str(store.job_dir("00000000")), str(job_dir)) for arg in plan.argv]
@@ -151,6 +161,7 @@ def start(project: Project, request: StartRequest) -> Job:
         creator_pid=os.getpid(),
         stall_after_s=job.attrs.get("stall_after_s") or plan.settings.stall_after_s,
         messages_sent=1 if plan.prompt_via in ("argv", "stdin", "paste") else 0,
+        prompt_via=plan.prompt_via,
     )
     if job.kind.is_codex:
         job.attrs["codex_home"] = str(codex.codex_home())
@@ -159,19 +170,37 @@ def start(project: Project, request: StartRequest) -> Job:
     base = git.head_commit(cwd)
     if base:
         job.attrs.update(base_commit=base, dirty_at_start=git.dirty_paths(cwd))
-    store.insert_job(job)
+    try:
+        # Everything the launcher reads is in place before the record exists: the queue may launch it.
+        write_private_file(job_dir / PROMPT_FILE, job.prompt.encode("utf-8", errors="surrogateescape"))
+        spec: dict[str, Any] = {
+            "argv": argv,
+            "prompt_via": "none" if plan.prompt_via == "paste" else plan.prompt_via,
+            "env": {"CODEX_AGENT_JOB_ID": job.id},
+        }
+        write_private_file(job_dir / LAUNCH_SPEC, json.dumps(spec).encode())
+        write_private_file(job_dir / OUTPUT_LOG, b"")  # tmux appends to it; created here to be private
+        os.mkfifo(job_dir / ENV_FIFO, 0o600)
+        with store.transaction() as tx:  # the claim check and the insert: one write transaction
+            claims.acquire(tx, job, patterns, files, force=request.force)
+            store.insert_job(job, tx)
+    except BaseException:
+        _remove_tree(job_dir)
+        raise
     store.add_event(job.id, "created", {"kind": job.kind.value})
+    with contextlib.suppress(Exception):  # the log is for people: a failure to write it never stops a job
+        agentslog.record_spawn(store, project.root, job, claims=patterns)
+    if request.queued:
+        return job  # pending: the queue launches it (queue.py)
+    launch(project, job)
+    return job
 
-    write_private_file(job_dir / PROMPT_FILE, job.prompt.encode("utf-8", errors="surrogateescape"))
-    spec: dict[str, Any] = {
-        "argv": argv,
-        "prompt_via": "none" if plan.prompt_via == "paste" else plan.prompt_via,
-        "env": {"CODEX_AGENT_JOB_ID": job.id},
-        "notify_on_complete": bool(job.attrs.get("notify_on_complete")),
-    }
-    write_private_file(job_dir / LAUNCH_SPEC, json.dumps(spec).encode())
-    write_private_file(job_dir / OUTPUT_LOG, b"")  # tmux appends to it; created here to be private
-    os.mkfifo(job_dir / ENV_FIFO, 0o600)
+
+def launch(project: Project, job: Job) -> None:
+    """Start a recorded job's tmux session and hand it our environment; the job becomes running."""
+    store = project.store
+    job_dir = store.job_dir(job.id)
+    cwd = Path(job.cwd)
     try:
         project.tmux.new_session(
             job.tmux_session,
@@ -183,6 +212,7 @@ def start(project: Project, request: StartRequest) -> Job:
         _hand_over_environment(job_dir / ENV_FIFO)
     except BaseException as exc:
         _record_failed_start(project, job, exc)
+        _after_changes(project, [job])
         raise
     job.status = JobStatus.RUNNING
     job.started_at = now_ms()
@@ -190,9 +220,8 @@ def start(project: Project, request: StartRequest) -> Job:
     job.attrs["status_basis"] = activity.BASIS_START
     store.save_job(job)
     store.add_event(job.id, "started", {})
-    if plan.prompt_via == "paste":
+    if job.attrs.get("prompt_via") == "paste":
         deliver_message(project, job, job.prompt)
-    return job
 
 
 def _record_failed_start(project: Project, job: Job, exc: BaseException) -> None:
@@ -248,11 +277,26 @@ def reconcile(project: Project, jobs: Sequence[Job]) -> None:
         for job in unfinished
     )
     panes = {} if ended else project.tmux.panes()
+    moved: list[Job] = []
     for job in unfinished:
-        before = job.updated_at
+        before, status_before = job.updated_at, job.status
         changed = _reconcile_one(project, job, panes.get(job.tmux_session))
         if changed and not project.store.save_job(job, expected_updated_at=before):
             _copy_into(job, project.store.get_job(job.id))  # someone else got there first: theirs stands
+        elif changed and job.status is not status_before:
+            moved.append(job)
+    _after_changes(project, moved)
+
+
+def _after_changes(project: Project, moved: list[Job]) -> None:
+    """Jobs whose status this process recorded a change of: log their ends, retry, advance the queue.
+
+    The queue is built on this module, so it is imported here, when needed.
+    """
+    if moved:
+        from codex_agent import queue
+
+        queue.after_changes(project, moved)
 
 
 def _copy_into(target: Job, source: Job) -> None:
@@ -265,6 +309,8 @@ def _reconcile_one(project: Project, job: Job, pane: PaneState | None) -> bool:
     job_dir = project.job_dir(job)
     exit_code = _read_exit_code(job_dir)
     if job.status is JobStatus.PENDING:
+        if job.attrs.get("queued"):
+            return False  # waiting in the queue: launched when its turn comes (queue.py)
         if pane is not None or _alive(job.attrs.get("creator_pid")):
             return False
         _finish(
@@ -605,6 +651,7 @@ def kill(project: Project, job_id: str) -> Job:
             _absorb_codex_results(project, job)
             project.store.save_job(job)
     project.store.add_event(job.id, "killed", {})
+    _after_changes(project, [job])
     return job
 
 
@@ -641,12 +688,14 @@ class CleanReport:
     removed_jobs: list[str] = field(default_factory=list)
     killed_orphan_sessions: list[str] = field(default_factory=list)
     foreign_sessions: list[str] = field(default_factory=list)
+    worktrees: list[str] = field(default_factory=list)  # what happened to each job's worktree, in words
 
     def to_json(self) -> dict[str, Any]:
         return {
             "removed_jobs": self.removed_jobs,
             "killed_orphan_sessions": self.killed_orphan_sessions,
             "foreign_sessions": self.foreign_sessions,
+            "worktrees": self.worktrees,
         }
 
 
@@ -657,11 +706,21 @@ def clean(project: Project, *, older_than_ms: int) -> CleanReport:
     reconcile(project, project.store.unfinished_jobs())
     for job in project.store.list_jobs():
         if job.status.is_terminal and (job.completed_at or job.created_at) <= cutoff:
+            worktree = worktrees.Worktree.from_job(job)
+            if worktree is not None:
+                may_go, said = worktrees.release(worktree, job.id)
+                report.worktrees.append(said)
+                if not may_go:
+                    continue  # the job stays, so its report and worktree stay findable
             project.tmux.kill_session(job.tmux_session)
             project.store.delete_job(job.id)
             _remove_tree(project.job_dir(job))
             report.removed_jobs.append(job.id)
-    known = {job.tmux_session for job in project.store.list_jobs()}
+    remaining = project.store.list_jobs()
+    for orphan in worktrees.orphans(project.root, project.store.state_dir, {job.id for job in remaining}):
+        report.worktrees.append(worktrees.release(orphan, orphan.path.name)[1])
+    worktrees.remove_folder_if_empty(project.store.state_dir)
+    known = {job.tmux_session for job in remaining}
     ours = str(project.store.state_dir)
     for name, pane in project.tmux.panes().items():
         if name in known:

@@ -105,8 +105,31 @@ def _migration_1(db: sqlite3.Connection) -> None:
     )
 
 
+def _migration_2(db: sqlite3.Connection) -> None:
+    """File claims, and the once-only side effects of a job (agents.log entries, retries)."""
+    _run_script(
+        db,
+        """
+        CREATE TABLE claims (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            job_id TEXT NOT NULL,
+            pattern TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            released_at INTEGER
+        );
+        CREATE INDEX claims_by_job ON claims (job_id);
+        CREATE TABLE marks (
+            job_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            at INTEGER NOT NULL,
+            PRIMARY KEY (job_id, kind)
+        );
+        """,
+    )
+
+
 # Applied in order; the database's PRAGMA user_version is the number applied so far. Append, never edit.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1, _migration_2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _JOB_COLUMNS = (
@@ -376,6 +399,27 @@ class Store:
         with self.transaction() as db:
             db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
             db.execute("DELETE FROM events WHERE job_id = ?", (job_id,))
+
+    # --- other tables (claims, marks): plain queries for the modules that own them ------------------------
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of one read-only query; no rows when the project has no state yet."""
+        if self._db is None:
+            return []
+        with _state_errors("read the state database"):
+            return [tuple(row) for row in self._db.execute(sql, params)]
+
+    def mark_once(self, job_id: str, kind: str) -> bool:
+        """Record that `kind` was done for a job. True for the one caller that records it first."""
+        with self.transaction() as db:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO marks (job_id, kind, at) VALUES (?, ?, ?)", (job_id, kind, now_ms())
+            )
+            return cursor.rowcount == 1
+
+    def unmark(self, job_id: str, kind: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM marks WHERE job_id = ? AND kind = ?", (job_id, kind))
 
     # --- events ------------------------------------------------------------------------------------------
 

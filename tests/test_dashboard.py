@@ -11,11 +11,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from codex_agent import jobs
 from codex_agent.dashboard.fleet import (
     ATTENTION_MARK,
     Change,
@@ -91,16 +91,12 @@ def test_last_line_skips_the_tui_input_box_and_reads_exec_events(tmp_path: Path)
     assert last_output_line(tmp_path, exec_job) == "from the summary"
 
 
-def test_claims_adapter_reads_the_claims_module_when_there(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert live_claims(SimpleNamespace()) == []  # type: ignore[arg-type]  # no claims module in this build
-    held = [{"path": "src/app.py", "job_id": "3f9a1c2e"}, SimpleNamespace(resource="port 8080", holder="ab")]
-    monkeypatch.setitem(sys.modules, "codex_agent.claims", SimpleNamespace(list_claims=lambda project: held))
-    claims = live_claims(SimpleNamespace())  # type: ignore[arg-type]
-    assert [(claim.target, claim.holder) for claim in claims] == [
-        ("src/app.py", "3f9a1c2e"),
-        ("port 8080", "ab"),
-    ]
-    assert claims_text(claims, 80) == "claims 2: src/app.py (3f9a1c2e), port 8080 (ab)"
+def test_the_footer_lists_the_claims_of_live_jobs(cli: CLI, project: Path) -> None:
+    holder = cli.ok("start", "write the parser SLEEP 60", "--claim", "src/parser/**", "--json").json()["id"]
+    with jobs.opened(project) as opened:
+        claims = live_claims(opened)
+    assert [(claim.target, claim.holder) for claim in claims] == [("src/parser/**", holder)]
+    assert claims_text(claims, 80) == f"claims 1: src/parser/** ({holder})"
 
 
 def test_changes_are_classified_and_quiet_is_reported(tmp_path: Path) -> None:

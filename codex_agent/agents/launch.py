@@ -22,19 +22,16 @@ LAUNCH_ERROR = "launch_error"
 ENV_TIMEOUT_S = 30
 PANE_VARIABLES = ("TERM", "TMUX", "TMUX_PANE", "COLORTERM")
 
+AFTER_EXIT_LOG = "after_exit.log"
 # A fixed script: the agent's argument list arrives as positional parameters and is never parsed by a shell.
-# The exit status is written to a temp file and renamed, so a reader sees all of it or nothing.
+# The exit status is written to a temp file and renamed, so a reader sees all of it or nothing. Then, when a
+# Python is named, `python -m codex_agent.agents.after_exit JOB_DIR` records the end, starts queued jobs that
+# were waiting for it and runs the job's notify-on-complete command.
 RUN_AND_RECORD = (
-    'exit_file=$1; shift; "$@"; code=$?; '
+    'exit_file=$1; python=$2; shift 2; "$@"; code=$?; '
     '(umask 077; printf "%s\\n" "$code" > "$exit_file.tmp") && mv -f "$exit_file.tmp" "$exit_file"; '
-    'exit "$code"'
-)
-# The same, and then the job's own notify-on-complete command (see codex_agent/oncomplete.py), which starts
-# the user's command in the background and returns at once.
-RUN_RECORD_AND_NOTIFY = (
-    'exit_file=$1; python=$2; job_dir=$3; shift 3; "$@"; code=$?; '
-    '(umask 077; printf "%s\\n" "$code" > "$exit_file.tmp") && mv -f "$exit_file.tmp" "$exit_file"; '
-    '"$python" -m codex_agent.oncomplete "$job_dir" end >/dev/null 2>&1 </dev/null; '
+    'if [ -n "$python" ]; then (umask 077; "$python" -m codex_agent.agents.after_exit "${exit_file%/*}" '
+    f'</dev/null >>"${{exit_file%/*}}/{AFTER_EXIT_LOG}" 2>&1); fi; '
     'exit "$code"'
 )
 
@@ -94,11 +91,9 @@ def main(argv: list[str]) -> int:
             env.pop(name, None)
     env.update({str(k): str(v) for k, v in spec.get("env", {}).items()})
     exit_file = str(job_dir / EXIT_FILE)
-    script = ["sh", "-c", RUN_AND_RECORD, "sh", exit_file]
-    if spec.get("notify_on_complete"):
-        script = ["sh", "-c", RUN_RECORD_AND_NOTIFY, "sh", exit_file, sys.executable, str(job_dir)]
+    after_exit = sys.executable if spec.get("after_exit", True) else ""
     try:
-        os.execve("/bin/sh", [*script, *command], env)
+        os.execve("/bin/sh", ["sh", "-c", RUN_AND_RECORD, "sh", exit_file, after_exit, *command], env)
     except OSError as exc:
         return _fail(job_dir, f"cannot start the agent: {exc}")
     return 0  # not reached

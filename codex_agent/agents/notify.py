@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 TURNS_FILE = "turns.jsonl"
+QUEUED_SQL = "SELECT 1 FROM jobs WHERE status = 'pending' AND attrs LIKE '%\"queued\": true%' LIMIT 1"
 
 
 def main(argv: list[str]) -> int:
@@ -49,7 +50,31 @@ def main(argv: list[str]) -> int:
         )
     if chain:
         subprocess.run([*map(str, chain), payload_text], check=False, timeout=60)
+    _wake_queue(job_dir)
     return 0
+
+
+def _wake_queue(job_dir: Path) -> None:
+    """A finished turn may free a slot or satisfy `--after`: let the queue look (in the background)."""
+    try:
+        from codex_agent.store import Store
+
+        store = Store.open(job_dir.parent.parent, create=False)
+        try:
+            waiting = store.query(QUEUED_SQL)
+        finally:
+            store.close()
+        if waiting:
+            with open(job_dir / "after_exit.log", "ab") as log:
+                subprocess.Popen(
+                    [sys.executable, "-m", "codex_agent.queue", str(job_dir)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                    start_new_session=True,
+                )
+    except Exception as exc:  # never let this get in codex's way
+        print(f"codex-agent notify: {exc}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -21,12 +21,14 @@ def build_app() -> typer.Typer:
         codex_setup,
         config_cmd,
         control,
+        coord,
         dashboard,
         exec_cmds,
         health,
         inspect,
         live,
         map_cmd,
+        recover,
         start,
     )
 
@@ -48,7 +50,19 @@ def build_app() -> typer.Typer:
     ) -> None:
         """Supervise Codex agents and plain commands, each in its own tmux session."""
 
-    for module in (start, inspect, control, health, codex_setup, map_cmd, config_cmd, dashboard, live):
+    for module in (
+        start,
+        inspect,
+        control,
+        health,
+        codex_setup,
+        map_cmd,
+        config_cmd,
+        dashboard,
+        live,
+        coord,
+        recover,
+    ):
         module.register(app)
     app.add_typer(exec_cmds.app, name="exec")
     return app

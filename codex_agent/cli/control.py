@@ -54,3 +54,5 @@ def register(app: typer.Typer) -> None:
                 echo(f"killed orphaned session {name}")
             for name in report.foreign_sessions:
                 echo(f"left alone {name}: not made by this project's codex-agent")
+            for said in report.worktrees:
+                echo(said)

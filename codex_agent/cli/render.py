@@ -83,3 +83,15 @@ def job_started(job: Job, tmux: Tmux) -> None:
         echo(f'  message: codex-agent send {job.id} "..."')
     echo(f"  status:  codex-agent status {job.id}")
     echo(f"  attach:  {tmux.attach_command(job.tmux_session)}")
+
+
+def job_queued(job: Job) -> None:
+    after = job.attrs.get("after") or []
+    limit = job.attrs.get("max_parallel")
+    why = []
+    if after:
+        why.append(f"after {', '.join(after)}")
+    if limit:
+        why.append(f"at most {limit} running")
+    echo(f"queued job {job.id} ({job.kind.value}): starts by itself when its turn comes ({'; '.join(why)})")
+    echo(f"  status:  codex-agent status {job.id}")

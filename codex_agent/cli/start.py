@@ -6,13 +6,13 @@ from typing import Annotated
 
 import typer
 
-from codex_agent import jobs
+from codex_agent import jobs, queue
 from codex_agent.agents import codex
 from codex_agent.cli import prompt_opts
 from codex_agent.cli.common import DirOption, JsonOption, echo, parse_duration_ms, print_json
-from codex_agent.cli.render import job_started
+from codex_agent.cli.render import job_queued, job_started
 from codex_agent.errors import UsageError
-from codex_agent.models import REASONING_LEVELS, SANDBOX_MODES, JobKind
+from codex_agent.models import REASONING_LEVELS, SANDBOX_MODES, JobKind, JobStatus
 
 
 def _choice(value: str | None, choices: tuple[str, ...], option: str) -> str | None:
@@ -98,6 +98,41 @@ def register(app: typer.Typer) -> None:
         parent_session: Annotated[
             str | None, typer.Option("--parent-session", help="Id of the orchestrator session, for linkage.")
         ] = None,
+        # --- coordination (claims.py, worktrees.py, queue.py) ---
+        claim: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--claim", help="Files the job will write, as a glob from the project root (repeatable)."
+            ),
+        ] = None,
+        force: Annotated[
+            bool, typer.Option("--force", help="Start even if a claim overlaps a live job's claim.")
+        ] = False,
+        worktree: Annotated[
+            bool,
+            typer.Option("--worktree", help="Run in its own git worktree, on a new branch codex-agent/ID."),
+        ] = False,
+        ref: Annotated[
+            str | None,
+            typer.Option("--ref", help="With --worktree: branch from this commit (default: HEAD)."),
+        ] = None,
+        after: Annotated[
+            list[str] | None,
+            typer.Option("--after", help="Wait until this job has completed, then start (repeatable)."),
+        ] = None,
+        max_parallel: Annotated[
+            int | None,
+            typer.Option("--max-parallel", min=1, help="Wait while N jobs of this project are running."),
+        ] = None,
+        retry: Annotated[
+            int, typer.Option("--retry", min=0, help="Try a failed launch up to N more times.")
+        ] = 0,
+        retry_on_failure: Annotated[
+            bool,
+            typer.Option(
+                "--retry-on-failure", help="Also restart a run that fails (up to --retry N, default 1)."
+            ),
+        ] = False,
         trust: Annotated[
             bool, typer.Option("--trust", help="Mark the directory trusted in codex's config first.")
         ] = False,
@@ -174,9 +209,21 @@ def register(app: typer.Typer) -> None:
                 return
             if trust and not exec_mode:
                 codex.trust_directory(codex.codex_home(), project.root)
-            job = jobs.start(project, request)
+            coordination = queue.Coordination(
+                claims=claim or [],
+                force=force,
+                after=after or [],
+                max_parallel=max_parallel,
+                retry=retry,
+                retry_on_failure=retry_on_failure,
+                worktree=worktree,
+                ref=ref,
+            )
+            job = queue.submit(project, request, coordination)
             if json_output:
                 print_json(job.to_json())
+            elif job.status is JobStatus.PENDING:
+                job_queued(job)
             else:
                 job_started(job, project.tmux)
 

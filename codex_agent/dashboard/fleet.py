@@ -8,16 +8,15 @@ state directory into refresh requests, so the dashboard only works when somethin
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codex_agent import jobs
+from codex_agent import claims, jobs
 from codex_agent.agents import codex
 from codex_agent.agents.launch import EXIT_FILE
 from codex_agent.agents.notify import TURNS_FILE
@@ -81,37 +80,10 @@ class ClaimView:
 
 
 def live_claims(project: jobs.Project) -> list[ClaimView]:
-    """The claims held now, from `codex_agent.claims` when this build has it; none otherwise.
-
-    This adapter is the dashboard's only contact with claims. It calls the module's `list_claims(project)`
-    (or `live_claims(project)`) and reads each claim's `path`/`resource`/`name` and `job_id`/`holder`; point
-    it at the real API here once that settles. A claims store that cannot be read shows as no claims.
-    """
-    try:
-        module = importlib.import_module("codex_agent.claims")
-    except ImportError:
+    """The claims held now by live jobs."""
+    if not project.store.exists:
         return []
-    lister = getattr(module, "list_claims", None) or getattr(module, "live_claims", None)
-    if not callable(lister):
-        return []
-    try:
-        found = list(lister(project))
-    except (CodexAgentError, TypeError, AttributeError, ValueError, OSError):
-        return []
-    views = []
-    for claim in found:
-        target = _first_attr(claim, ("path", "resource", "name", "target")) or str(claim)
-        holder = _first_attr(claim, ("job_id", "holder", "owner", "session")) or "?"
-        views.append(ClaimView(target, holder))
-    return views
-
-
-def _first_attr(item: object, names: Sequence[str]) -> str | None:
-    for name in names:
-        value = item.get(name) if isinstance(item, Mapping) else getattr(item, name, None)
-        if value:
-            return str(value)
-    return None
+    return [ClaimView(claim.pattern, claim.job_id) for claim in claims.live_claims(project.store)]
 
 
 @dataclass(slots=True)

@@ -1,0 +1,108 @@
+"""Coordination commands: `claims` (list, release) and `log` (show agents.log, add an entry)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from codex_agent import agentslog, claims, jobs
+from codex_agent.cli.common import (
+    DirOption,
+    JobIdArgument,
+    JsonOption,
+    echo,
+    envelope,
+    human_duration,
+    note,
+    print_json,
+    read_text_argument,
+)
+from codex_agent.models import now_ms
+
+claims_app = typer.Typer(help="File claims of live jobs (see `start --claim`).")
+log_app = typer.Typer(help="The project's agents.log: spawns, completions, and orchestrator notes.")
+
+
+@claims_app.callback(invoke_without_command=True)
+def claims_list(ctx: typer.Context, directory: DirOption = None, json_output: JsonOption = False) -> None:
+    """List the live claims: which job means to write which files."""
+    if ctx.invoked_subcommand:
+        return
+    with jobs.opened(directory) as project:
+        jobs.reconcile(project, project.store.unfinished_jobs())  # ended jobs hold no claims
+        live = claims.live_claims(project.store)
+    if json_output:
+        print_json(envelope("claims", [claim.to_json() for claim in live]))
+        return
+    if not live:
+        note("no live claims")
+        return
+    now = now_ms()
+    echo(f"{'JOB':<8}  {'STATUS':<11} {'AGE':>7}  PATTERN")
+    for claim in live:
+        age = human_duration(max(0, now - claim.created_at))
+        echo(f"{claim.job_id:<8}  {claim.job_status:<11} {age:>7}  {claim.pattern}")
+
+
+@claims_app.command("release")
+def claims_release(
+    job_id: JobIdArgument, directory: DirOption = None, json_output: JsonOption = False
+) -> None:
+    """Release a job's claims now (the job keeps running)."""
+    with jobs.opened(directory) as project:
+        job = project.store.find_job(job_id)
+        count = claims.release(project.store, job.id)
+    if json_output:
+        print_json({"job_id": job.id, "released": count})
+    else:
+        echo(f"released {count} claim(s) of job {job.id}")
+
+
+@log_app.callback(invoke_without_command=True)
+def log_show(
+    ctx: typer.Context,
+    tail: Annotated[
+        int | None, typer.Option("--tail", "-n", min=1, help="Only the last N entries.", show_default=False)
+    ] = None,
+    directory: DirOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Print agents.log (from the project root), or its last N entries."""
+    if ctx.invoked_subcommand:
+        return
+    with jobs.opened(directory) as project:
+        jobs.reconcile(project, project.store.unfinished_jobs())  # records endings not yet logged
+        text = agentslog.read_text(project.root)
+        path = agentslog.log_path(project.root)
+    entries = agentslog.parse(text)
+    if tail is not None:
+        entries = entries[-tail:]
+    if json_output:
+        data = envelope("entries", [entry.to_json() for entry in entries])
+        data["path"] = str(path)
+        print_json(data)
+        return
+    if not text:
+        note(f"no agents.log yet at {path}")
+        return
+    sys.stdout.write(text if tail is None else agentslog.tail_text(entries))
+
+
+@log_app.command("add")
+def log_add(
+    text: Annotated[str, typer.Argument(help="The entry: text, `-` for standard input, or @FILE.")],
+    kind: Annotated[str, typer.Option("--kind", "-k", help="synthesis or note.")] = "note",
+    directory: DirOption = None,
+) -> None:
+    """Append an orchestrator entry (a synthesis of findings, or a note) to agents.log."""
+    body = read_text_argument(text, what="entry")
+    with jobs.opened(directory) as project:
+        agentslog.add_note(project.root, body, kind=kind)
+        echo(f"added a {kind} entry to {agentslog.log_path(project.root)}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(claims_app, name="claims")
+    app.add_typer(log_app, name="log")
