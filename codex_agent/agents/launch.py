@@ -4,6 +4,10 @@ It reads the launch spec that `start` wrote (`launch.json`: argument list, promp
 caller's environment through a FIFO (so secrets such as API keys never touch the disk), and then replaces
 itself with a tiny `sh` that runs the agent and records its exit status. Python does not stay resident:
 a live job costs one small `sh` and tmux's `cat` for the output log.
+
+Plain commands (launch spec `"streams": true`) are the exception: the launcher stays as a small relay
+(`codex_agent.agents.streams`) so that stdout and stderr are each recorded on their own, line by line with
+a timestamp, while both still show in the pane.
 """
 
 from __future__ import annotations
@@ -86,6 +90,13 @@ def main(argv: list[str]) -> int:
             env.pop(name, None)
     env.update({str(k): str(v) for k, v in spec.get("env", {}).items()})
     exit_file = str(job_dir / EXIT_FILE)
+    if spec.get("streams"):
+        from codex_agent.agents.streams import relay
+
+        try:
+            return relay(job_dir, command, env, Path(exit_file))
+        except OSError as exc:
+            return _fail(job_dir, f"cannot start the command: {exc}")
     try:
         os.execve("/bin/sh", ["sh", "-c", RUN_AND_RECORD, "sh", exit_file, *command], env)
     except OSError as exc:

@@ -17,7 +17,7 @@ def _version(value: bool) -> None:
 
 
 def build_app() -> typer.Typer:
-    from codex_agent.cli import control, exec_cmds, health, inspect, start
+    from codex_agent.cli import control, exec_cmds, health, inspect, machine, start
 
     app = typer.Typer(
         name="codex-agent",
@@ -37,7 +37,7 @@ def build_app() -> typer.Typer:
     ) -> None:
         """Supervise Codex agents and plain commands, each in its own tmux session."""
 
-    for module in (start, inspect, control, health):
+    for module in (start, inspect, control, health, machine):
         module.register(app)
     app.add_typer(exec_cmds.app, name="exec")
     return app

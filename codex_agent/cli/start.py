@@ -8,6 +8,7 @@ import typer
 
 from codex_agent import jobs
 from codex_agent.cli.common import DirOption, JsonOption, echo, print_json, read_text_argument
+from codex_agent.cli.forwarding import MachineOption, forward
 from codex_agent.cli.render import job_started
 from codex_agent.errors import UsageError
 from codex_agent.models import REASONING_LEVELS, SANDBOX_MODES, JobKind
@@ -55,8 +56,11 @@ def register(app: typer.Typer) -> None:
             ),
         ] = False,
         json_output: JsonOption = False,
+        machine: MachineOption = None,
     ) -> None:
         """Start a Codex agent on a task in a new tmux session."""
+        if machine:
+            forward(machine)
         request = jobs.StartRequest(
             prompt=read_text_argument(prompt),
             kind=JobKind.CODEX_EXEC if exec_mode else JobKind.CODEX,
