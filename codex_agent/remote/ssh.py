@@ -138,6 +138,21 @@ def command_argv(machine: Machine, remote_command: str) -> list[str]:
     return [*base_argv(machine), "--", remote_command]
 
 
+# Lines the ssh client itself prints when a session breaks: kept for the diagnosis, never relayed as the
+# remote command's own stderr.
+_SSH_CLIENT_PREFIXES = (
+    "mux_client_",
+    "Control socket",
+    "ControlSocket",
+    "Timeout, server",
+    "client_loop:",
+    "Connection to ",
+    "Shared connection to",
+    "packet_write_wait",
+    "ssh:",
+    "ssh_",
+)
+
 # --- running -------------------------------------------------------------------------------------------
 
 
@@ -215,7 +230,7 @@ def run(
             if start_marker and start_marker in line:
                 state["relaying"] = True
                 continue
-            if state["relaying"] and stderr_sink is not None:
+            if state["relaying"] and stderr_sink is not None and not line.startswith(_SSH_CLIENT_PREFIXES):
                 stderr_sink(line)
                 outcome.relayed.append(line)
             else:
@@ -329,6 +344,12 @@ def failure(machine: Machine, returncode: int, stderr: str) -> RemoteError:
         if "too long for Unix domain socket" in stderr:
             return RemoteError(
                 f"{name}: the ssh control socket path is too long", f"set {CONTROL_DIR_ENV} to a short path"
+            )
+        if "Could not resolve hostname" in stderr:
+            return RemoteUnreachableError(
+                f"{name}: cannot connect: {_last_line(stderr)}",
+                "check the host name, or the Host alias in your ssh config "
+                f"(`codex-agent machine add {name} --host ... --replace`)",
             )
         for marker in _UNREACHABLE:
             if marker in stderr:
