@@ -66,16 +66,21 @@ def installed(ssh_hosts: SshHarness, tmp_path_factory: pytest.TempPathFactory) -
     }
     reports = {}
     try:
-        for alias in aliases:
-            done = subprocess.run(
+        # The first host also fills the local wheel cache; the others then install at the same time.
+        procs = {}
+        for index, alias in enumerate(aliases):
+            procs[alias] = subprocess.Popen(
                 [sys.executable, "-m", "codex_agent", "machine", "up", alias, "--json"],
-                capture_output=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
                 env=env,
-                timeout=900,
-                check=False,
             )
-            assert done.returncode == 0, done.stderr.decode()
-            reports[alias] = json.loads(done.stdout)
+            if index == 0:
+                procs[alias].wait(timeout=900)
+        for alias, proc in procs.items():
+            out, err = proc.communicate(timeout=900)
+            assert proc.returncode == 0, err.decode()
+            reports[alias] = json.loads(out)
         yield {"reports": reports, "cache": base / "cache"}
     finally:
         _close_masters(control)
