@@ -28,7 +28,6 @@ from codex_agent.remote.protocol import (
     REMOTE_CALL_COMMAND,
     START_MARKER,
     TRAILER_MARKER,
-    build_id,
 )
 
 LIVE_STATUSES = ("running", "idle", "needs_input", "stalled")
@@ -276,7 +275,3 @@ def pull_job(machine: Machine, job_id: str, local_repo: Path) -> dict[str, Any]:
             what="fetch the job's changes",
         )
     return {"machine": machine.name, "job_id": full_id, "branch": branch, "commit": commit}
-
-
-def local_build() -> str:
-    return build_id()

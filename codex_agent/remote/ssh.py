@@ -20,7 +20,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -163,7 +163,6 @@ class Outcome:
     stderr: str = ""  # what was not relayed (ssh's own messages, or all of it when capturing)
     trailer: str | None = None  # the line after the trailer marker, when the remote side wrote one
     elapsed_s: float = 0.0
-    relayed: list[str] = field(default_factory=list)
 
 
 def run(
@@ -232,7 +231,6 @@ def run(
                 continue
             if state["relaying"] and stderr_sink is not None and not line.startswith(_SSH_CLIENT_PREFIXES):
                 stderr_sink(line)
-                outcome.relayed.append(line)
             else:
                 held.append(line)
 
