@@ -177,6 +177,7 @@ def start(project: Project, request: StartRequest) -> Job:
             "argv": argv,
             "prompt_via": "none" if plan.prompt_via == "paste" else plan.prompt_via,
             "env": {"CODEX_AGENT_JOB_ID": job.id},
+            "streams": job.kind is JobKind.COMMAND,  # stdout and stderr recorded apart (agents/streams.py)
         }
         write_private_file(job_dir / LAUNCH_SPEC, json.dumps(spec).encode())
         write_private_file(job_dir / OUTPUT_LOG, b"")  # tmux appends to it; created here to be private

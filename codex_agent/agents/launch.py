@@ -4,6 +4,10 @@ It reads the launch spec that `start` wrote (`launch.json`: argument list, promp
 caller's environment through a FIFO (so secrets such as API keys never touch the disk), and then replaces
 itself with a tiny `sh` that runs the agent and records its exit status. Python does not stay resident:
 a live job costs one small `sh` and tmux's `cat` for the output log.
+
+Plain commands (launch spec `"streams": true`) are the exception: the launcher stays as a small relay
+(`codex_agent.agents.streams`) so that stdout and stderr are each recorded on their own, line by line with
+a timestamp, while both still show in the pane.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -34,6 +39,22 @@ RUN_AND_RECORD = (
     f'</dev/null >>"${{exit_file%/*}}/{AFTER_EXIT_LOG}" 2>&1); fi; '
     'exit "$code"'
 )
+
+
+def _run_after_exit(job_dir: Path, env: dict[str, str]) -> None:
+    """What the shell script does after recording the exit, for the relay that records it itself."""
+    fd = os.open(job_dir / AFTER_EXIT_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        subprocess.run(
+            [sys.executable, "-m", "codex_agent.agents.after_exit", str(job_dir)],
+            stdin=subprocess.DEVNULL,
+            stdout=fd,
+            stderr=fd,
+            env=env,
+            check=False,
+        )
+    finally:
+        os.close(fd)
 
 
 def _fail(job_dir: Path, message: str) -> int:
@@ -92,6 +113,16 @@ def main(argv: list[str]) -> int:
     env.update({str(k): str(v) for k, v in spec.get("env", {}).items()})
     exit_file = str(job_dir / EXIT_FILE)
     after_exit = sys.executable if spec.get("after_exit", True) else ""
+    if spec.get("streams"):
+        from codex_agent.agents.streams import relay
+
+        try:
+            code = relay(job_dir, command, env, Path(exit_file))
+        except OSError as exc:
+            return _fail(job_dir, f"cannot start the command: {exc}")
+        if after_exit:
+            _run_after_exit(job_dir, env)
+        return code
     try:
         os.execve("/bin/sh", ["sh", "-c", RUN_AND_RECORD, "sh", exit_file, after_exit, *command], env)
     except OSError as exc:

@@ -14,6 +14,10 @@ def run(argv: Sequence[str] | None = None) -> int:
     from codex_agent.errors import INTERNAL_ERROR_EXIT, INTERRUPTED_EXIT, CodexAgentError
 
     args = list(sys.argv[1:] if argv is None else argv)
+    if args == ["remote-call"]:  # the host end of a remote call (codex_agent/remote/protocol.py)
+        from codex_agent.cli.remote_call import serve
+
+        return serve()
     try:
         from codex_agent.cli.app import click_command
 

@@ -27,6 +27,7 @@ def build_app() -> typer.Typer:
         health,
         inspect,
         live,
+        machine,
         map_cmd,
         recover,
         start,
@@ -62,6 +63,7 @@ def build_app() -> typer.Typer:
         live,
         coord,
         recover,
+        machine,
     ):
         module.register(app)
     app.add_typer(exec_cmds.app, name="exec")

@@ -8,12 +8,20 @@ import typer
 
 from codex_agent import jobs
 from codex_agent.cli.common import DirOption, JobIdArgument, JsonOption, echo, parse_duration_ms, print_json
+from codex_agent.cli.forwarding import MachineOption, forward
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def kill(job_id: JobIdArgument, directory: DirOption = None, json_output: JsonOption = False) -> None:
+    def kill(
+        job_id: JobIdArgument,
+        directory: DirOption = None,
+        json_output: JsonOption = False,
+        machine: MachineOption = None,
+    ) -> None:
         """Stop a job and its tmux session (recorded as killed)."""
+        if machine:
+            forward(machine)
         with jobs.opened(directory) as project:
             job = jobs.kill(project, job_id)
             if json_output:

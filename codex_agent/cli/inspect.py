@@ -10,6 +10,7 @@ import typer
 
 from codex_agent import jobs
 from codex_agent.cli.common import DirOption, JobIdArgument, JsonOption, echo, envelope, print_json
+from codex_agent.cli.forwarding import MachineOption, forward
 from codex_agent.cli.render import job_details, jobs_table
 from codex_agent.errors import UsageError
 from codex_agent.models import JobStatus, now_ms
@@ -27,8 +28,15 @@ def _statuses(values: list[str] | None) -> list[JobStatus] | None:
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def status(job_id: JobIdArgument, directory: DirOption = None, json_output: JsonOption = False) -> None:
+    def status(
+        job_id: JobIdArgument,
+        directory: DirOption = None,
+        json_output: JsonOption = False,
+        machine: MachineOption = None,
+    ) -> None:
         """Show one job: status, timings, tokens, files, summary."""
+        if machine:
+            forward(machine)
         with jobs.opened(directory) as project:
             job = jobs.get_job(project, job_id)
             if json_output:
@@ -47,8 +55,11 @@ def register(app: typer.Typer) -> None:
             list[str] | None, typer.Option("--status", help="Only jobs with this status (repeatable).")
         ] = None,
         directory: DirOption = None,
+        machine: MachineOption = None,
     ) -> None:
-        """List jobs, newest first."""
+        """List jobs, newest first. With --machine all: every machine's jobs (and this one's)."""
+        if machine:
+            forward(machine)
         statuses = _statuses(status_filter)
         with jobs.opened(directory) as project:
             found = jobs.list_jobs(project, limit=None if show_all else limit, statuses=statuses)
@@ -89,8 +100,11 @@ def register(app: typer.Typer) -> None:
         lines: Annotated[int, typer.Argument(min=1, help="How many lines.")] = 50,
         strip_ansi: Annotated[bool, typer.Option("--strip-ansi", help="Remove colours and escapes.")] = False,
         directory: DirOption = None,
+        machine: MachineOption = None,
     ) -> None:
         """Print the last N lines of a job's screen, scrollback included."""
+        if machine:
+            forward(machine)
         with jobs.opened(directory) as project:
             sys.stdout.write(jobs.capture(project, job_id, lines=lines, ansi=not strip_ansi))
 
@@ -99,8 +113,11 @@ def register(app: typer.Typer) -> None:
         job_id: JobIdArgument,
         strip_ansi: Annotated[bool, typer.Option("--strip-ansi", help="Remove colours and escapes.")] = False,
         directory: DirOption = None,
+        machine: MachineOption = None,
     ) -> None:
         """Print everything a job has written, also after it ended."""
+        if machine:
+            forward(machine)
         with jobs.opened(directory) as project:
             sys.stdout.write(jobs.output(project, job_id, ansi=not strip_ansi))
 

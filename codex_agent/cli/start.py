@@ -10,6 +10,7 @@ from codex_agent import jobs, queue
 from codex_agent.agents import codex
 from codex_agent.cli import prompt_opts
 from codex_agent.cli.common import DirOption, JsonOption, echo, parse_duration_ms, print_json
+from codex_agent.cli.forwarding import MachineOption, forward
 from codex_agent.cli.render import job_queued, job_started
 from codex_agent.errors import UsageError
 from codex_agent.models import REASONING_LEVELS, SANDBOX_MODES, JobKind, JobStatus
@@ -161,8 +162,11 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         json_output: JsonOption = False,
+        machine: MachineOption = None,
     ) -> None:
         """Start a Codex agent on a task in a new tmux session."""
+        if machine:
+            forward(machine)
         attrs: dict[str, object] = {}
         if stall_after is not None:
             stall_ms = parse_duration_ms(stall_after)
