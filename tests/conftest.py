@@ -36,6 +36,12 @@ def pytest_configure(config: pytest.Config) -> None:
         _netns_problem = None
     else:
         _netns_problem = enter_loopback_netns()
+    wheelhouse = os.environ.get("CODEX_AGENT_WHEELHOUSE")
+    if _netns_problem is None and wheelhouse:
+        # No package index in here: every pip the tests run (installer, `machine up`) uses the wheels
+        # scripts/test gathered beforehand.
+        os.environ["PIP_NO_INDEX"] = "1"
+        os.environ["PIP_FIND_LINKS"] = wheelhouse
 
 
 def network_isolation_problem() -> str | None:
