@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -57,6 +58,8 @@ def main(argv: list[str]) -> int:
     box = machine()
     box["load_before"] = " ".join(f"{value:.2f}" for value in os.getloadavg())
     rows: list[Row] = []
+    # On `kill`, unwind through the `finally` below so that the live jobs and temp folders go too.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     env = BenchEnv()
     began = time.monotonic()
     try:

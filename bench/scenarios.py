@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -539,6 +542,59 @@ def _short(arg: str) -> str:
     return "ID" if len(arg) == 8 and all(c in "0123456789abcdef" for c in arg) else shlex.quote(arg)
 
 
+# --- instructions: a load-independent measure -----------------------------------------------------------
+
+
+def _instructions(env: BenchEnv, project: Project, argv: list[str]) -> float:
+    """Millions of instructions a command executes, its child processes (tmux clients) included."""
+    out = Path(tempfile.mkdtemp(prefix="callgrind-", dir=env.root))
+    valgrind = ["valgrind", "--tool=callgrind", "--trace-children=yes", f"--callgrind-out-file={out}/%p.out"]
+    # Each process logs to its own file: a child's stderr is read by its parent, not by us.
+    result = subprocess.run(
+        [*valgrind, f"--log-file={out}/%p.log", *argv], cwd=project.path, env=env.env, capture_output=True
+    )
+    counts = [
+        int(count) for log in out.glob("*.log") for count in re.findall(r"Collected : (\d+)", log.read_text())
+    ]
+    shutil.rmtree(out, ignore_errors=True)
+    if result.returncode != 0 or not counts:
+        raise RuntimeError(
+            f"valgrind {' '.join(argv)} failed: {result.stderr.decode(errors='replace')[-2000:]}"
+        )
+    return sum(counts) / 1e6
+
+
+def instructions(env: BenchEnv, settings: Settings) -> list[Row]:
+    """Instruction counts do not change with the machine's load, unlike times on a shared machine."""
+    section = "Instructions executed (valgrind; independent of load)"
+    if shutil.which("valgrind") is None:
+        return [skipped(section, "instruction counts", "valgrind is not installed")]
+    small = env.project(100)
+    large = env.project(1_000)
+    env.start_live(large, max(settings.live))
+    live = max(settings.live)
+    cases = [
+        ("python -c pass", small, list(python_argv("pass"))),
+        ("codex-agent --version", small, [*env.cli, "--version"]),
+        ("jobs --json (N=100 K=0)", small, [*env.cli, "jobs", "--json"]),
+        ("status ID --json (N=100 K=0)", small, [*env.cli, "status", small.recorded[0], "--json"]),
+        (f"jobs --json (N=1,000 K={live})", large, [*env.cli, "jobs", "--json"]),
+        (
+            f"status ID --json, a live job (N=1,000 K={live})",
+            large,
+            [*env.cli, "status", large.live[0], "--json"],
+        ),
+    ]
+    rows = []
+    floor = None
+    for what, project, argv in cases:
+        count = _instructions(env, project, argv)
+        floor = floor or count
+        rows.append(Row(section, what, "M", count, note=f"{count / floor:.1f} x python -c pass"))
+    env.kill_live()
+    return rows
+
+
 SCENARIOS: dict[str, Callable[[BenchEnv, Settings], list[Row]]] = {
     "floor": baseline,
     "reads": reads,
@@ -547,4 +603,5 @@ SCENARIOS: dict[str, Callable[[BenchEnv, Settings], list[Row]]] = {
     "send": send,
     "concurrent": concurrent,
     "memory": memory,
+    "instructions": instructions,
 }

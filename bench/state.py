@@ -216,8 +216,13 @@ class BenchEnv:
     def kill_live(self) -> None:
         self.tmux("kill-server")
 
+    def _socket_path(self) -> Path:
+        folder = os.environ.get("TMUX_TMPDIR") or "/tmp"
+        return Path(folder) / f"tmux-{os.getuid()}" / self.socket
+
     def close(self) -> None:
         self.kill_live()
+        self._socket_path().unlink(missing_ok=True)
         shutil.rmtree(self.root, ignore_errors=True)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -73,20 +74,25 @@ LEAN_FORMS = [
 def test_the_lean_path_prints_what_typer_prints(
     history: dict[str, str],
     project: Path,
+    cli: CLI,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     frozen = time.time()
     monkeypatch.setattr(time, "time", lambda: frozen)  # so generated_at and elapsed_ms agree
     values = {**history, "project": str(project), "prefix": history["live"][:5]}
-    codes = set()
-    for form in LEAN_FORMS:
-        argv = [arg.format(**values) for arg in form]
-        lean, typer_path = _both_paths(argv, monkeypatch, capsys)
-        assert lean == typer_path, f"codex-agent {' '.join(argv)}"
-        assert lean[1] or lean[2], f"codex-agent {' '.join(argv)} said nothing"
-        codes.add(lean[0])
-    assert codes == {0, 2, 3}
+    # First with a live job (the lifecycle reconciles it with tmux), then with every job ended.
+    for state in ("one job live", "all ended"):
+        if state == "all ended":
+            cli.ok("kill", history["live"])
+        codes = set()
+        for form in LEAN_FORMS:
+            argv = [arg.format(**values) for arg in form]
+            lean, typer_path = _both_paths(argv, monkeypatch, capsys)
+            assert lean == typer_path, f"{state}: codex-agent {' '.join(argv)}"
+            assert lean[1] or lean[2], f"{state}: codex-agent {' '.join(argv)} said nothing"
+            codes.add(lean[0])
+        assert codes == {0, 2, 3}
 
 
 @pytest.mark.parametrize(
@@ -115,26 +121,34 @@ def test_anything_else_is_left_to_typer(args: tuple[str, ...]) -> None:
     assert fast.try_run(list(args)) is None
 
 
-def test_a_jobs_call_does_not_import_typer(history: dict[str, str], project: Path) -> None:
-    code = (
-        "import sys\n"
-        "from codex_agent.cli import run\n"
-        "status = run(['jobs', '--json'])\n"
-        "assert 'typer' not in sys.modules, 'typer was imported'\n"
-        "sys.exit(status)\n"
-    )
+IMPORTS = """
+import sys
+from codex_agent.cli import run
+status = run(sys.argv[1:])
+loaded = [name for name in ("typer", "codex_agent.jobs", "subprocess") if name in sys.modules]
+print("loaded:", *loaded, file=sys.stderr)
+sys.exit(status)
+"""
+
+
+def _loaded(project: Path, *args: str) -> list[str]:
     result = subprocess.run(
-        [sys.executable, "-c", code],
+        [sys.executable, "-c", IMPORTS, *args],
         cwd=project,
         capture_output=True,
-        env={**_env(), "PYTHONPATH": str(REPO_ROOT)},
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
         check=False,
     )
     assert result.returncode == 0, result.stderr.decode()
-    assert b'"jobs": [' in result.stdout
+    assert result.stdout.startswith(b"{")
+    return result.stderr.decode().split("loaded:")[-1].split()
 
 
-def _env() -> dict[str, str]:
-    import os
-
-    return dict(os.environ)
+def test_what_the_lean_path_imports(history: dict[str, str], project: Path, cli: CLI) -> None:
+    # With a live job, the lifecycle asks tmux; typer is never needed.
+    assert _loaded(project, "jobs", "--json") == ["codex_agent.jobs", "subprocess"]
+    assert _loaded(project, "status", history["recorded"], "--json") == []
+    cli.ok("kill", history["live"])
+    # Every job ended: the store alone answers.
+    assert _loaded(project, "jobs", "--json", "--all") == []
+    assert _loaded(project, "status", history["live"], "--json") == []

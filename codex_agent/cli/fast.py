@@ -3,15 +3,20 @@
 Building the typer application costs more than these commands' own work: importing typer and every command
 module and, in recent typer versions, pydantic for parameter conversion (see docs/benchmarks.md). For exactly
 these forms the few options are read here, and the same services and output helpers as the typer commands
-are called. Anything else (help, human output, another option, a value typer would reject) returns None and
-takes the typer path, so every usage error keeps its one wording. A test runs both paths on the same state
-and compares their output.
+are called; when every job concerned has ended, the store alone answers. Anything else (help, human output,
+another option, a value typer would reject) returns None and takes the typer path, so every usage error keeps
+its one wording. A test runs both paths on the same states and compares their output.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from codex_agent.models import Job
+    from codex_agent.store import Store
 
 JOBS_DEFAULT_LIMIT = 20  # as `jobs --limit`'s default in cli/inspect.py
 
@@ -59,6 +64,20 @@ def _directory(options: _Options) -> Path | None:
     return Path(options["dir"][0]) if "dir" in options else None
 
 
+def _settled_store(directory: Path | None) -> Store | None:
+    """The project's state, opened as `jobs.Project.open` opens it; None when the directory is not one.
+
+    A store whose jobs have all ended needs nothing from tmux: reconciliation only looks at unfinished jobs.
+    Then the lifecycle module (and tmux, git, subprocess) need not even be imported.
+    """
+    from codex_agent.store import Store, state_dir_for
+
+    where = (directory or Path.cwd()).resolve()
+    if not where.is_dir():
+        return None  # the full path words the refusal
+    return Store.open(state_dir_for(where), create=False)
+
+
 def _jobs(args: Sequence[str]) -> int | None:
     from codex_agent.models import JobStatus
 
@@ -72,26 +91,41 @@ def _jobs(args: Sequence[str]) -> int | None:
     options, positional = parsed
     if positional or len(options.get("limit", ())) > 1 or len(options.get("dir", ())) > 1:
         return None
-    limit = JOBS_DEFAULT_LIMIT
+    limit: int | None = JOBS_DEFAULT_LIMIT
     if "limit" in options:
         text = options["limit"][0]
         if not (text.isascii() and text.isdigit()) or int(text) < 1:
             return None
         limit = int(text)
+    if "all" in options:
+        limit = None
     known = {status.value: status for status in JobStatus}
     if any(value not in known for value in options.get("status", ())):
         return None
     statuses = [known[value] for value in options["status"]] if options.get("status") else None
 
+    directory = _directory(options)
+    store = _settled_store(directory)
+    if store is not None:
+        try:
+            if not store.unfinished_jobs():
+                _print_jobs(store.list_jobs(limit=limit, statuses=statuses))
+                return 0
+        finally:
+            store.close()
     from codex_agent import jobs
+
+    with jobs.opened(directory) as project:
+        _print_jobs(jobs.list_jobs(project, limit=limit, statuses=statuses))
+    return 0
+
+
+def _print_jobs(found: list[Job]) -> None:
     from codex_agent.cli.output import envelope, print_json
     from codex_agent.models import now_ms
 
-    with jobs.opened(_directory(options)) as project:
-        found = jobs.list_jobs(project, limit=None if "all" in options else limit, statuses=statuses)
-        now = now_ms()
-        print_json(envelope("jobs", [job.to_json(brief=True, now=now) for job in found]))
-    return 0
+    now = now_ms()
+    print_json(envelope("jobs", [job.to_json(brief=True, now=now) for job in found]))
 
 
 def _status(args: Sequence[str]) -> int | None:
@@ -101,10 +135,20 @@ def _status(args: Sequence[str]) -> int | None:
     options, positional = parsed
     if len(positional) != 1 or len(options.get("dir", ())) > 1:
         return None
-
-    from codex_agent import jobs
     from codex_agent.cli.output import print_json
 
-    with jobs.opened(_directory(options)) as project:
+    directory = _directory(options)
+    store = _settled_store(directory)
+    if store is not None:
+        try:
+            job = store.find_job(positional[0])
+            if job.status.is_terminal:
+                print_json(job.to_json())
+                return 0
+        finally:
+            store.close()
+    from codex_agent import jobs
+
+    with jobs.opened(directory) as project:
         print_json(jobs.get_job(project, positional[0]).to_json())
     return 0
