@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 import time
@@ -56,7 +55,7 @@ def main(argv: list[str]) -> int:
         )
         return 2
     box = machine()
-    box["load_before"] = " ".join(f"{value:.2f}" for value in os.getloadavg())
+    box["load_before"] = box["load"]
     rows: list[Row] = []
     # On `kill`, unwind through the `finally` below so that the live jobs and temp folders go too.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
@@ -74,8 +73,11 @@ def main(argv: list[str]) -> int:
     print(f"\nbench: done in {time.monotonic() - began:.0f} s", file=sys.stderr)
     if args.json:
         args.json.write_text(json.dumps([row.to_json() for row in rows], indent=2) + "\n")
-    if not args.no_write:
-        command = "python -m bench" + (" " + " ".join(argv) if argv else "")
+    if args.only and not args.no_write:
+        print(f"bench: a partial run (--only) leaves {DOC.relative_to(REPO_ROOT)} alone", file=sys.stderr)
+    elif not args.no_write:
+        command = "python -m bench" + (" --quick" if args.quick else "")
+        command += f" --repeat {args.repeat}" if args.repeat else ""
         write_markdown(DOC, markdown(rows, box, command))
         print(f"bench: wrote {DOC.relative_to(REPO_ROOT)}", file=sys.stderr)
     return 0

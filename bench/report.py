@@ -208,7 +208,7 @@ def machine() -> dict[str, str]:
         "python": sys.version.split()[0],
         "tmux": _command_output(["tmux", "-V"]),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "load": " ".join(os.getloadavg().__repr__().strip("()").split(", ")),
+        "load": " ".join(f"{value:.2f}" for value in os.getloadavg()),
         "commit": _command_output(["git", "-C", str(Path(__file__).parent), "rev-parse", "--short", "HEAD"]),
     }
 
