@@ -16,17 +16,19 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from codex_agent import activity, agentslog, claims, git, procs, worktrees
 from codex_agent.agents import codex
 from codex_agent.agents.launch import ENV_FIFO, EXIT_FILE, LAUNCH_ERROR, LAUNCH_SPEC
-from codex_agent.config import Settings, load_settings
 from codex_agent.errors import AgentError, ConflictError, MissingDependencyError, UsageError
 from codex_agent.models import Job, JobKind, JobStatus, now_ms
 from codex_agent.store import Store, find_project_root, state_dir_for, write_private_file
 from codex_agent.tmux import INSTALL_HINT as TMUX_INSTALL_HINT
 from codex_agent.tmux import PaneState, Tmux
+
+if TYPE_CHECKING:
+    from codex_agent.config import Settings
 
 OUTPUT_LOG = "output.log"
 PROMPT_FILE = "prompt.txt"
@@ -51,6 +53,8 @@ class Project:
         return cls(find_project_root(directory), Store.open(state_dir, create=create), Tmux.from_env())
 
     def settings(self, profile: str | None = None) -> Settings:
+        from codex_agent.config import load_settings  # TOML parsing: only `start` needs it
+
         return load_settings(self.root, profile)
 
     def job_dir(self, job: Job) -> Path:

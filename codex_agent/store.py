@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -304,6 +303,8 @@ class Store:
     # --- jobs --------------------------------------------------------------------------------------------
 
     def new_job_id(self) -> str:
+        import secrets  # imported here, as below: read commands never need it
+
         db = self._require_db()
         while True:
             candidate = secrets.token_hex(ID_LENGTH // 2)
@@ -390,10 +391,11 @@ class Store:
         """Jobs whose recorded status is not terminal: the ones reconciliation must look at."""
         if self._db is None:
             return []
-        terminal = [status.value for status in TERMINAL_STATUSES]
-        sql = f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status NOT IN ({', '.join('?' * len(terminal))})"
+        # Named positively so that the status index answers it: NOT IN would read every job of a long history.
+        unfinished = [status.value for status in JobStatus if status not in TERMINAL_STATUSES]
+        sql = f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status IN ({', '.join('?' * len(unfinished))})"
         with _state_errors("read the state database"):
-            return [_row_to_job(row) for row in self._db.execute(sql, terminal)]
+            return [_row_to_job(row) for row in self._db.execute(sql, unfinished)]
 
     def delete_job(self, job_id: str) -> None:
         with self.transaction() as db:
@@ -451,6 +453,8 @@ def _make_private_dir(path: Path) -> None:
 
 def write_private_file(path: Path, data: bytes) -> None:
     """Write a file atomically (temp file in the same folder, then rename), mode 0600."""
+    import secrets
+
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     try:

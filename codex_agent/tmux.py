@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import shlex
-import shutil
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -93,6 +91,8 @@ class Tmux:
         return "no server running" in text or "error connecting" in text or "No such file" in text
 
     def available(self) -> bool:
+        import shutil  # imported where used, as below: reads never need it
+
         return shutil.which(self.binary) is not None
 
     def version(self) -> str | None:
@@ -186,6 +186,8 @@ class Tmux:
         -p brackets the paste when the application asked for bracketed paste; -r keeps line feeds as they are
         (tmux would turn them into carriage returns, which some programs take as Enter).
         """
+        import secrets
+
         buffer = f"codex-agent-{secrets.token_hex(6)}"
         self._run(["load-buffer", "-b", buffer, "-"], stdin=data)
         self._run(["paste-buffer", "-p", "-r", "-d", "-b", buffer, "-t", session])

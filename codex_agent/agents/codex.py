@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -36,6 +35,8 @@ _PATCH_MARKERS = ("*** Add File: ", "*** Update File: ", "*** Delete File: ", "*
 
 def codex_binary() -> str:
     """The codex to run: CODEX_AGENT_CODEX_BIN, else `codex` on PATH."""
+    import shutil  # imported here: reading jobs never needs it
+
     configured = os.environ.get(CODEX_BIN_ENV)
     if configured:
         path = shutil.which(configured) or (configured if os.access(configured, os.X_OK) else None)

@@ -19,6 +19,11 @@ def run(argv: Sequence[str] | None = None) -> int:
 
         return serve()
     try:
+        from codex_agent.cli.fast import try_run
+
+        fast = try_run(args)  # `jobs --json` and `status ID --json` without building the typer app
+        if fast is not None:
+            return fast
         from codex_agent.cli.app import click_command
 
         result = click_command().main(args=args, prog_name="codex-agent", standalone_mode=False)

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+# Re-exported for the command modules; they live in cli.output, which the lean read path shares.
+from codex_agent.cli.output import envelope as envelope
+from codex_agent.cli.output import print_json as print_json
 from codex_agent.errors import UsageError
-from codex_agent.models import JSON_VERSION, iso, now_ms
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 DirOption = Annotated[
@@ -44,15 +45,6 @@ def read_text_argument(value: str, *, what: str = "prompt") -> str:
     else:
         return value
     return data.decode("utf-8", errors="surrogateescape")
-
-
-def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-
-
-def envelope(key: str, value: Any) -> dict[str, Any]:
-    """The versioned top level of list outputs: {"version", "generated_at", key: value}."""
-    return {"version": JSON_VERSION, "generated_at": iso(now_ms()), key: value}
 
 
 def echo(text: str = "") -> None:
