@@ -182,6 +182,7 @@ def start(project: Project, request: StartRequest) -> Job:
             "prompt_via": "none" if plan.prompt_via == "paste" else plan.prompt_via,
             "env": {"CODEX_AGENT_JOB_ID": job.id},
             "streams": job.kind is JobKind.COMMAND,  # stdout and stderr recorded apart (agents/streams.py)
+            "notify_on_complete": bool(job.attrs.get("notify_on_complete")),  # read by the turn hook
         }
         write_private_file(job_dir / LAUNCH_SPEC, json.dumps(spec).encode())
         write_private_file(job_dir / OUTPUT_LOG, b"")  # tmux appends to it; created here to be private

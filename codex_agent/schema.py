@@ -67,6 +67,10 @@ class Job(_Shape):
     tokens: Tokens | None
     files_modified: list[str] | None
     summary: str | None = Field(description="The agent's last message.")
+    status_basis: str | None = Field(
+        description="What the status is based on: exit record, tmux, notify hook, rollout file, send, "
+        "output log, screen, start or kill request (see docs/statuses.md)."
+    )
     attention: str | None = Field(
         description="What the agent is waiting for when it needs a person (needs_input), and what to do."
     )
@@ -112,7 +116,14 @@ class CodexCheck(_Shape):
 class LiveJob(_Shape):
     id: str
     status: JobStatusName
+    status_basis: str | None
+    attention: str | None
     elapsed_ms: int
+    process_alive: bool = Field(description="The job's pane process is alive.")
+    pid: int | None
+    last_output_at: str | None = Field(description="Last write to its terminal (ISO time).")
+    last_progress_at: str | None = Field(description="Last progress: codex records, or output for commands.")
+    last_turn_at: str | None = Field(description="When its last turn finished (TUI agents).")
 
 
 class Health(_Shape):
@@ -131,22 +142,44 @@ class CleanReport(_Shape):
     removed_jobs: list[str]
     killed_orphan_sessions: list[str]
     foreign_sessions: list[str] = Field(description="Sessions named like ours but not made by codex-agent.")
+    worktrees: list[str] = Field(description="What happened to each removed job's worktree, in words.")
+
+
+NextAction = Literal["wait", "done", "fix-config"]
 
 
 class ExecStart(_Shape):
     """`exec start --json`."""
 
+    version: int
+    machine: str = Field(description='The machine it runs on ("local" without --machine).')
     exec_id: str
-    status: JobStatusName
+    status: Literal["running"]
+    next_action: NextAction
     job: Job
 
 
-class ExecRun(_Shape):
-    """`exec run --json` (the exit status is the command's own)."""
+class ExecResult(_Shape):
+    """`exec result --json`: whether a command finished, its exit code and the tails of its two streams."""
 
+    version: int
+    machine: str
     exec_id: str
-    status: Literal["finished"]
+    status: Literal["running", "finished"]
+    job_status: JobStatusName
     exit_code: int | None
+    error: str | None
+    command: str
+    cwd: str
+    elapsed_ms: int
+    stdout_tail: str
+    stderr_tail: str
+    next_action: NextAction
+
+
+class ExecRun(ExecResult):
+    """`exec run --json` (the exit status is the command's own): the result, and the whole output."""
+
     output: str
 
 
@@ -200,6 +233,7 @@ SHAPES: dict[str, type[BaseModel]] = {
     "health": Health,
     "clean": CleanReport,
     "exec-start": ExecStart,
+    "exec-result": ExecResult,
     "exec-run": ExecRun,
     "start-plan": StartPlan,
 }

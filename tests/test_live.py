@@ -235,7 +235,7 @@ def test_health_reports_each_live_jobs_heartbeat(cli: CLI) -> None:
     report = cli.ok("health", "--json").json()
     (row,) = report["live_jobs"]
     assert row["id"] == job["id"] and row["process_alive"] is True and row["pid"]
-    assert row["last_output_at"] and row["last_turn_at"] and row["status_basis"] == "notify hook"
+    assert row["last_output_at"] and row["last_turn_at"] and row["status_basis"] == "rollout file"
 
 
 # --- wait ---------------------------------------------------------------------------------------------------

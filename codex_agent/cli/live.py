@@ -21,6 +21,7 @@ from codex_agent.cli.common import (
     print_json,
     read_text_argument,
 )
+from codex_agent.cli.forwarding import MachineOption, forward
 from codex_agent.errors import UsageError, WaitTimeoutError
 from codex_agent.models import Job
 
@@ -86,8 +87,11 @@ def register(app: typer.Typer) -> None:
         timeout: TimeoutOption = None,
         directory: DirOption = None,
         json_output: JsonOption = False,
+        machine: MachineOption = None,
     ) -> None:
         """Send a message to a live TUI agent and confirm it took it (exit 8 if not), or press a key."""
+        if machine:
+            forward(machine, local_text=("message",))
         if (message is None) == (key is None):
             raise UsageError("give either a MESSAGE or --key KEY", "see `codex-agent send --help`")
         with jobs.opened(directory) as project:
@@ -121,8 +125,11 @@ def register(app: typer.Typer) -> None:
         json_output: Annotated[
             bool, typer.Option("--json", help="One JSON object per line: output chunks and status changes.")
         ] = False,
+        machine: MachineOption = None,
     ) -> None:
         """Follow a job's output as it is written; exit when it ends (0 ok, 10 failed, 11 needs attention)."""
+        if machine:
+            forward(machine)
         chosen = _until(until, live.Until.DONE)
         last: Job | None = None
         with jobs.opened(directory) as project:
@@ -153,12 +160,15 @@ def register(app: typer.Typer) -> None:
         until: UntilOption = None,
         directory: DirOption = None,
         json_output: JsonOption = False,
+        machine: MachineOption = None,
     ) -> None:
         """Block until jobs end or wait for a person.
 
         Exits 0 (ended well or idle), 10 (a job failed, was killed or lost), 11 (a job needs attention:
         needs_input or stalled), 124 (timed out).
         """
+        if machine:
+            forward(machine)
         chosen = _until(until, live.Until.PERSON)
         seconds = _seconds(timeout)
         with jobs.opened(directory) as project:

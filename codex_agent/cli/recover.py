@@ -16,6 +16,7 @@ from codex_agent.cli.common import (
     one_line,
     print_json,
 )
+from codex_agent.cli.forwarding import MachineOption, forward
 from codex_agent.cli.render import SYMBOLS
 from codex_agent.models import JobStatus
 
@@ -24,8 +25,12 @@ WIDTH = 110
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def context(directory: DirOption = None, json_output: JsonOption = False) -> None:
+    def context(
+        directory: DirOption = None, json_output: JsonOption = False, machine: MachineOption = None
+    ) -> None:
         """One screen to resume from: jobs by state, claims, and the latest agents.log entries."""
+        if machine:
+            forward(machine)
         with jobs.opened(directory) as project:
             data = recovery.build(project)
         if json_output:
@@ -34,8 +39,15 @@ def register(app: typer.Typer) -> None:
             render_context(data)
 
     @app.command()
-    def report(job_id: JobIdArgument, directory: DirOption = None, json_output: JsonOption = False) -> None:
+    def report(
+        job_id: JobIdArgument,
+        directory: DirOption = None,
+        json_output: JsonOption = False,
+        machine: MachineOption = None,
+    ) -> None:
         """A job's outcome: status, duration, tokens, files changed with line counts, errors, summary."""
+        if machine:
+            forward(machine)
         with jobs.opened(directory) as project:
             data = reports.build(project, job_id)
         if json_output:

@@ -106,7 +106,10 @@ def _snapshot(top: Path, head: str, message: str) -> str | None:
     with tempfile.TemporaryDirectory(prefix="codex-agent-snapshot-") as tmp:
         index = {"GIT_INDEX_FILE": str(Path(tmp) / "index"), **_IDENTITY}
         _git(top, "read-tree", head, env=index, what="prepare a snapshot")
-        _git(top, "add", "-A", "--", ".", env=index, what="snapshot the changes")
+        # codex-agent's own coordination log is not part of a job's work.
+        _git(
+            top, "add", "-A", "--", ".", f":(exclude){git.AGENTS_LOG}", env=index, what="snapshot the changes"
+        )
         tree = _git(top, "write-tree", env=index, what="snapshot the changes").strip()
     if tree == _git(top, "rev-parse", f"{head}^{{tree}}", what="read HEAD").strip():
         return None

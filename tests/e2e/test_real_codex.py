@@ -55,6 +55,37 @@ def test_tui_start_reaches_idle_with_summary_tokens_and_thread(
     cli.ok("kill", job["id"])
 
 
+def test_send_while_idle_delivers_3kb_whole_and_updates_the_summary(
+    cli: CLI, codex_env: Path, model_server: ModelServer
+) -> None:
+    job = cli.start("e2e-scenario-2 first")
+    cli.wait_status(job["id"], ["idle"], timeout=90)
+    message = "e2e-scenario-2 follow-up: " + ("ünïcode `$(x)` ; 'q' \"d\" \\ \n" * 120)[:3000]
+    receipt = cli.ok("send", job["id"], message, "--json").json()
+    assert receipt["job_id"] == job["id"]
+    request = turn_with(model_server, "e2e-scenario-2 follow-up")
+    assert request.user_text == message.strip()  # codex trims a pasted message at both ends
+    idle = cli.wait_status(job["id"], ["idle"], timeout=90)
+    assert idle["summary"] == echo_reply(message.strip())
+    cli.ok("kill", job["id"])
+
+
+def test_send_during_a_slow_turn_is_delivered_once(
+    cli: CLI, codex_env: Path, model_server: ModelServer
+) -> None:
+    job = cli.start("e2e-scenario-3 start\nSLOW: 6")
+    model_server.wait_for(
+        lambda req: req.kind == "turn" and "e2e-scenario-3 start" in (req.user_text or ""), 60
+    )
+    message = "e2e-scenario-3 mid-turn message"
+    cli.ok("send", job["id"], message)
+    idle = cli.wait_status(job["id"], ["idle"], timeout=90)
+    carrying = [req for req in model_server.requests if req.kind == "turn" and req.user_text == message]
+    assert len(carrying) == 1, [req.user_text for req in model_server.requests]
+    assert idle["summary"] == echo_reply(message)
+    cli.ok("kill", job["id"])
+
+
 def test_exec_with_a_shell_command_completes_and_quotes_its_output(
     cli: CLI, codex_env: Path, model_server: ModelServer
 ) -> None:
