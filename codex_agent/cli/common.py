@@ -54,19 +54,3 @@ def echo(text: str = "") -> None:
 def note(text: str) -> None:
     """Diagnostics for people go to stderr, so stdout stays machine-readable."""
     sys.stderr.write(text + "\n")
-
-
-def human_duration(ms: int) -> str:
-    seconds = ms // 1000
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    if seconds < 86400:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
-
-
-def one_line(text: str | None, width: int) -> str:
-    flat = " ".join((text or "").split())
-    return flat if len(flat) <= width else flat[: max(0, width - 1)] + "…"

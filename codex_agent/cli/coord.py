@@ -14,11 +14,11 @@ from codex_agent.cli.common import (
     JsonOption,
     echo,
     envelope,
-    human_duration,
     note,
     print_json,
     read_text_argument,
 )
+from codex_agent.display import human_duration
 from codex_agent.models import now_ms
 
 claims_app = typer.Typer(help="File claims of live jobs (see `start --claim`).")

@@ -16,12 +16,12 @@ from codex_agent.cli.common import (
     echo,
     envelope,
     note,
-    one_line,
     parse_duration_ms,
     print_json,
     read_text_argument,
 )
 from codex_agent.cli.forwarding import MachineOption, forward
+from codex_agent.display import one_line
 from codex_agent.errors import UsageError, WaitTimeoutError
 from codex_agent.models import Job
 

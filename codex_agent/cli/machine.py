@@ -10,18 +10,9 @@ import typer
 
 from codex_agent import jobs
 from codex_agent.cli import forwarding
-from codex_agent.cli.common import (
-    DirOption,
-    JobIdArgument,
-    JsonOption,
-    echo,
-    envelope,
-    human_duration,
-    note,
-    one_line,
-    print_json,
-)
+from codex_agent.cli.common import DirOption, JobIdArgument, JsonOption, echo, envelope, note, print_json
 from codex_agent.cli.forwarding import MachineOption
+from codex_agent.display import human_duration, one_line
 from codex_agent.errors import CodexAgentError, UsageError
 from codex_agent.models import JobStatus, now_ms
 from codex_agent.remote import forward as remote

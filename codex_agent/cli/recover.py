@@ -7,17 +7,9 @@ from typing import Any
 import typer
 
 from codex_agent import jobs, recovery, reports
-from codex_agent.cli.common import (
-    DirOption,
-    JobIdArgument,
-    JsonOption,
-    echo,
-    human_duration,
-    one_line,
-    print_json,
-)
+from codex_agent.cli.common import DirOption, JobIdArgument, JsonOption, echo, print_json
 from codex_agent.cli.forwarding import MachineOption, forward
-from codex_agent.cli.render import SYMBOLS
+from codex_agent.display import SYMBOLS, human_duration, one_line
 from codex_agent.models import JobStatus
 
 WIDTH = 110

@@ -4,29 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from codex_agent.cli.common import echo, human_duration, note, one_line
-from codex_agent.models import Job, JobStatus, now_ms
+from codex_agent.cli.common import echo, note
+from codex_agent.display import SYMBOLS, human_duration, one_line, tokens_text
+from codex_agent.models import Job, now_ms
 from codex_agent.tmux import Tmux
-
-# A symbol per status, so the table reads without colour.
-SYMBOLS = {
-    JobStatus.PENDING: "…",
-    JobStatus.RUNNING: "▶",
-    JobStatus.IDLE: "◆",
-    JobStatus.NEEDS_INPUT: "?",
-    JobStatus.STALLED: "!",
-    JobStatus.COMPLETED: "✓",
-    JobStatus.FAILED: "✗",
-    JobStatus.KILLED: "■",
-    JobStatus.LOST: "~",
-}
-
-
-def tokens_text(job: Job) -> str:
-    if job.tokens is None:
-        return "-"
-    total = job.tokens.input + job.tokens.output
-    return f"{total / 1000:.1f}k" if total >= 1000 else str(total)
 
 
 def jobs_table(jobs: Sequence[Job]) -> None:

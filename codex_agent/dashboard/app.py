@@ -26,7 +26,6 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Input, Static
 
 from codex_agent import jobs
-from codex_agent.cli.common import human_duration, one_line
 from codex_agent.dashboard.fleet import (
     DEFAULT_LIMIT,
     ELAPSED_WIDTH,
@@ -47,6 +46,7 @@ from codex_agent.dashboard.fleet import (
     status_text,
     watch_changes,
 )
+from codex_agent.display import human_duration, one_line
 from codex_agent.errors import CodexAgentError
 from codex_agent.models import Job, JobKind, JobStatus, now_ms
 from codex_agent.tmux import Tmux

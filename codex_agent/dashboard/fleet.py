@@ -20,8 +20,7 @@ from codex_agent import claims, jobs
 from codex_agent.agents import codex
 from codex_agent.agents.launch import EXIT_FILE
 from codex_agent.agents.notify import TURNS_FILE
-from codex_agent.cli.common import human_duration, one_line
-from codex_agent.cli.render import SYMBOLS, tokens_text
+from codex_agent.display import SYMBOLS, human_duration, one_line, tokens_text
 from codex_agent.errors import AgentError, CodexAgentError, ConflictError
 from codex_agent.models import Job, JobKind, JobStatus, now_ms
 from codex_agent.store import DB_NAME
