@@ -22,7 +22,7 @@ from codex_agent import git, procs
 from codex_agent.agents import codex
 from codex_agent.agents.launch import ENV_FIFO, EXIT_FILE, LAUNCH_ERROR, LAUNCH_SPEC
 from codex_agent.config import Settings, load_settings
-from codex_agent.errors import AgentError, ConflictError, MissingDependencyError, UsageError
+from codex_agent.errors import AgentError, ConflictError, MissingDependencyError, StateError, UsageError
 from codex_agent.models import Job, JobKind, JobStatus, now_ms
 from codex_agent.store import Store, find_project_root, state_dir_for, write_private_file
 from codex_agent.tmux import INSTALL_HINT as TMUX_INSTALL_HINT
@@ -48,6 +48,8 @@ class Project:
         if not directory.is_dir():
             raise UsageError(f"not a directory: {directory}", "pass an existing directory with --dir")
         state_dir = state_dir_for(directory)
+        _check_utf8_path(directory, "directory")
+        _check_utf8_path(state_dir, "state directory")
         return cls(find_project_root(directory), Store.open(state_dir, create=create), Tmux.from_env())
 
     def settings(self) -> Settings:
@@ -92,15 +94,45 @@ class LaunchPlan:
         }
 
 
-def _check_prompt(text: str) -> None:
+def _check_prompt(text: str, what: str = "prompt") -> None:
     if "\x00" in text:
-        raise UsageError("the prompt contains a NUL character", "remove it: no agent can receive it")
+        raise UsageError(f"the {what} contains a NUL character", "remove it: no agent can receive it")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise UsageError(
+            f"the {what} is not valid UTF-8 (at character {exc.start})",
+            "codex reads UTF-8 text only: convert it first, e.g. with iconv",
+        ) from None
+
+
+# Ends a bracketed paste: inside a message it would end the paste early and type the rest as keys.
+PASTE_END = "\x1b[201~"
+
+
+def _check_pasteable(text: str, what: str = "message") -> None:
+    if PASTE_END in text:
+        raise UsageError(
+            f"the {what} contains the end-of-paste sequence ESC [201~",
+            "remove it: it would end the paste early and type the rest as keys",
+        )
+
+
+def _check_utf8_path(path: Path, what: str) -> None:
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(
+            f"the {what} path is not valid UTF-8: {str(path).encode('utf-8', 'surrogateescape')!r}",
+            "use a directory whose name is UTF-8 text",
+        ) from None
 
 
 def plan_start(project: Project, request: StartRequest) -> LaunchPlan:
     cwd = (request.cwd or Path.cwd()).resolve()
     if not cwd.is_dir():
         raise UsageError(f"not a directory: {cwd}", "pass an existing directory with --dir")
+    _check_utf8_path(cwd, "directory")
     if not project.tmux.available():
         raise MissingDependencyError("tmux is not installed", TMUX_INSTALL_HINT)
     settings = project.settings()
@@ -118,7 +150,7 @@ def plan_start(project: Project, request: StartRequest) -> LaunchPlan:
     if request.kind is JobKind.COMMAND:
         if not (request.command or "").strip():
             raise UsageError("no command given", "pass the command with --cmd")
-        _check_prompt(request.command or "")
+        _check_prompt(request.command or "", "command")
         shell = os.environ.get("SHELL") or "/bin/sh"
         return LaunchPlan(job, [shell, "-c", request.command or ""], "none", settings)
 
@@ -132,6 +164,8 @@ def plan_start(project: Project, request: StartRequest) -> LaunchPlan:
         return LaunchPlan(job, codex.exec_argv(binary, codex_settings, placeholder, cwd), "stdin", settings)
     too_big = len(request.prompt.encode("utf-8", errors="surrogateescape")) > codex.MAX_ARGV_PROMPT_BYTES
     prompt_via = "paste" if too_big else ("argv" if request.prompt else "none")
+    if prompt_via == "paste":
+        _check_pasteable(request.prompt, "prompt")
     return LaunchPlan(job, codex.tui_argv(binary, codex_settings, placeholder, cwd), prompt_via, settings)
 
 
@@ -144,11 +178,12 @@ def start(project: Project, request: StartRequest) -> Job:
     cwd = Path(job.cwd)
     job.id = store.new_job_id()
     job.created_at = now_ms()
-    job_dir = store.make_job_dir(job.id)
+    job_dir = store.job_dir(job.id)
     # The plan was made before the id existed: point the notify hook and output file at the real folder.
     argv = [arg.replace(str(store.job_dir("00000000")), str(job_dir)) for arg in plan.argv]
     job.attrs.update(
         creator_pid=os.getpid(),
+        creator_started=procs.start_time(os.getpid()),
         stall_after_s=plan.settings.stall_after_s,
         messages_sent=1 if plan.prompt_via in ("argv", "stdin", "paste") else 0,
     )
@@ -157,18 +192,16 @@ def start(project: Project, request: StartRequest) -> Job:
     base = git.head_commit(cwd)
     if base:
         job.attrs.update(base_commit=base, dirty_at_start=git.dirty_paths(cwd))
-    store.insert_job(job)
-    store.add_event(job.id, "created", {"kind": job.kind.value})
-
-    write_private_file(job_dir / PROMPT_FILE, job.prompt.encode("utf-8", errors="surrogateescape"))
-    spec: dict[str, Any] = {
-        "argv": argv,
-        "prompt_via": "none" if plan.prompt_via == "paste" else plan.prompt_via,
-        "env": {"CODEX_AGENT_JOB_ID": job.id},
-    }
-    write_private_file(job_dir / LAUNCH_SPEC, json.dumps(spec).encode())
-    write_private_file(job_dir / OUTPUT_LOG, b"")  # tmux appends to it; created here to be private
-    os.mkfifo(job_dir / ENV_FIFO, 0o600)
+    # The record and its folder appear together: both are made in one transaction, which a failure (a full
+    # disk) rolls back. A folder left by a `start` killed midway has no record; `clean` removes it.
+    try:
+        with store.transaction() as tx:
+            store.insert_job(job, tx)
+            store.add_event(job.id, "created", {"kind": job.kind.value}, tx=tx)
+            _write_job_files(store, job, argv, plan.prompt_via)
+    except StateError:
+        _remove_tree(job_dir)
+        raise
     try:
         project.tmux.new_session(
             job.tmux_session,
@@ -184,11 +217,39 @@ def start(project: Project, request: StartRequest) -> Job:
     job.status = JobStatus.RUNNING
     job.started_at = now_ms()
     job.attrs["last_sent_at"] = job.started_at
-    store.save_job(job)
-    store.add_event(job.id, "started", {})
+    try:
+        if not store.save_job(job):
+            job = store.get_job(job.id)  # a reader saw the agent end before this record was written
+        store.add_event(job.id, "started", {})
+    except StateError:
+        # The agent runs (e.g. the disk filled up just now): the next reader records it as running, as it
+        # does when a `start` dies at this point.
+        pass
     if plan.prompt_via == "paste":
         deliver_message(project, job, job.prompt)
     return job
+
+
+def _write_job_files(store: Store, job: Job, argv: list[str], prompt_via: str) -> None:
+    job_dir = store.make_job_dir(job.id)
+    try:
+        write_private_file(job_dir / PROMPT_FILE, job.prompt.encode("utf-8", errors="surrogateescape"))
+        spec: dict[str, Any] = {
+            "argv": argv,
+            "prompt_via": "none" if prompt_via == "paste" else prompt_via,
+            "env": {"CODEX_AGENT_JOB_ID": job.id},
+        }
+        write_private_file(job_dir / LAUNCH_SPEC, json.dumps(spec).encode())
+        write_private_file(job_dir / OUTPUT_LOG, b"")  # tmux appends to it; created here to be private
+        if job.kind is JobKind.CODEX_EXEC:
+            write_private_file(job_dir / codex.LAST_MESSAGE_FILE, b"")  # codex rewrites it, mode kept
+        os.mkfifo(job_dir / ENV_FIFO, 0o600)
+    except OSError as exc:
+        full = exc.errno == errno.ENOSPC
+        raise StateError(
+            f"could not write the job's files: {exc.strerror or exc}",
+            "the disk is full: free some space and try again" if full else "check the state directory",
+        ) from exc
 
 
 def _record_failed_start(project: Project, job: Job, exc: BaseException) -> None:
@@ -255,9 +316,17 @@ def _reconcile_one(project: Project, job: Job, pane: PaneState | None) -> bool:
     """Returns True when the record changed."""
     job_dir = project.job_dir(job)
     exit_code = _read_exit_code(job_dir)
-    if job.status is JobStatus.PENDING:
-        if pane is not None or _alive(job.attrs.get("creator_pid")):
+    if job.status is JobStatus.PENDING and exit_code is None and (pane is None or not pane.dead):
+        # Still starting, unless its creator died: then the start can never finish by itself.
+        if _alive(job.attrs.get("creator_pid"), job.attrs.get("creator_started")):
             return False
+        if pane is not None and not (job_dir / ENV_FIFO).exists():
+            job.status = JobStatus.RUNNING  # the launcher got its environment; only the record lagged
+            job.started_at = job.started_at or now_ms()
+            return True
+        if pane is not None:
+            # The launcher waits for an environment that its dead creator will never hand over.
+            _stop_processes(project, job)
         _finish(project, job, JobStatus.FAILED, error="start was interrupted before the agent ran")
         return True
     if exit_code is not None:
@@ -322,14 +391,15 @@ def _read_exit_code(job_dir: Path) -> int | None:
         return None
 
 
-def _alive(pid: object) -> bool:
+def _alive(pid: object, started: object = None) -> bool:
     if not isinstance(pid, int) or pid <= 0:
         return False
     try:
         os.kill(pid, 0)
     except OSError as exc:
         return exc.errno == errno.EPERM
-    return True
+    # The pid may have been reused by a later process (pids wrap around quickly on busy machines).
+    return not isinstance(started, int) or procs.start_time(pid) in (started, None)
 
 
 def _refresh_turns(project: Project, job: Job) -> bool:
@@ -511,7 +581,8 @@ def strip_ansi(data: bytes) -> bytes:
 
 def deliver_message(project: Project, job: Job, text: str, *, ready_timeout_s: float = 60) -> None:
     """Paste `text` into a TUI agent as one bracketed paste and submit it."""
-    _check_prompt(text)
+    _check_prompt(text, "message")
+    _check_pasteable(text)
     wait_until_ready(project, job, timeout_s=ready_timeout_s)
     project.tmux.paste(job.tmux_session, text.encode("utf-8", errors="surrogateescape"))
     project.tmux.send_keys(job.tmux_session, "Enter")
@@ -534,14 +605,21 @@ def wait_until_ready(project: Project, job: Job, *, timeout_s: float) -> None:
 
 def kill(project: Project, job_id: str) -> Job:
     job = get_job(project, job_id)
-    if job.status.is_terminal:
+    while not job.status.is_terminal:
+        before = job.updated_at
+        job.status = JobStatus.KILLED
+        job.completed_at = now_ms()
+        job.error = "killed by request"
+        # Record first, then kill: a reader in between sees "killed", never "lost".
+        if project.store.save_job(job, expected_updated_at=before):
+            break
+        job = get_job(project, job.id)  # changed meanwhile (a reader reconciled it): look again
+    else:
+        # Already ended. An interrupted earlier kill may have left its session (or the agent) behind.
+        pane = project.tmux.panes().get(job.tmux_session)
+        if pane is not None and (job.status is JobStatus.KILLED or not pane.dead):
+            _stop_processes(project, job)
         return job
-    before = job.updated_at
-    job.status = JobStatus.KILLED
-    job.completed_at = now_ms()
-    job.error = "killed by request"
-    # Record first, then kill: a reader in between sees "killed", never "lost".
-    project.store.save_job(job, expected_updated_at=before)
     _stop_processes(project, job)
     if job.kind.is_codex:
         with contextlib.suppress(Exception):
@@ -568,15 +646,43 @@ def delete(project: Project, job_id: str, *, force: bool) -> Job:
     if not job.status.is_terminal and not force:
         raise ConflictError(f"job {job.id} is {job.status.value}", "kill it first, or pass --force")
     _stop_processes(project, job)
-    project.store.delete_job(job.id)
     _remove_tree(project.job_dir(job))
+    project.store.delete_job(job.id)
     return job
 
 
-def _remove_tree(path: Path) -> None:
+TRASH_PREFIX = ".trash-"
+
+
+def _remove_tree(path: Path, *, trash_first: bool = True) -> None:
+    """Move the folder aside in one rename, then delete it: an interrupted removal leaves either the whole
+    folder or a trash folder that the next `clean` sweeps, never half a job folder under its id."""
     import shutil
 
-    shutil.rmtree(path, ignore_errors=True)
+    trash = path.with_name(f"{TRASH_PREFIX}{path.name}-{os.urandom(4).hex()}") if trash_first else path
+    try:
+        path.rename(trash)
+    except OSError:
+        trash = path
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def _sweep_folders(project: Project) -> list[str]:
+    """Job folders with no record: left by an interrupted `start` or removal. Under the write lock, so a
+    `start` in progress (which makes its record and folder in one transaction) is never mistaken for one."""
+    folders = project.store.state_dir / "jobs"
+    if not project.store.exists or not folders.is_dir():
+        return []
+    removed = []
+    with project.store.transaction() as tx:
+        known = {row[0] for row in tx.execute("SELECT id FROM jobs")}
+        for folder in list(folders.iterdir()):
+            if folder.name.startswith(TRASH_PREFIX):
+                _remove_tree(folder, trash_first=False)
+            elif folder.name not in known:
+                _remove_tree(folder)
+                removed.append(folder.name)
+    return removed
 
 
 @dataclass(slots=True)
@@ -584,12 +690,16 @@ class CleanReport:
     removed_jobs: list[str] = field(default_factory=list)
     killed_orphan_sessions: list[str] = field(default_factory=list)
     foreign_sessions: list[str] = field(default_factory=list)
+    stopped_leftover_sessions: list[str] = field(default_factory=list)
+    removed_orphan_folders: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "removed_jobs": self.removed_jobs,
             "killed_orphan_sessions": self.killed_orphan_sessions,
             "foreign_sessions": self.foreign_sessions,
+            "stopped_leftover_sessions": self.stopped_leftover_sessions,
+            "removed_orphan_folders": self.removed_orphan_folders,
         }
 
 
@@ -601,13 +711,22 @@ def clean(project: Project, *, older_than_ms: int) -> CleanReport:
     for job in project.store.list_jobs():
         if job.status.is_terminal and (job.completed_at or job.created_at) <= cutoff:
             project.tmux.kill_session(job.tmux_session)
-            project.store.delete_job(job.id)
             _remove_tree(project.job_dir(job))
+            project.store.delete_job(job.id)
             report.removed_jobs.append(job.id)
-    known = {job.tmux_session for job in project.store.list_jobs()}
+    report.removed_orphan_folders = _sweep_folders(project)
+    # Sessions first, then records: `start` records a job before it makes its session, so a session seen
+    # here whose record is missing below is truly orphaned, not one that a concurrent start just made.
+    panes = project.tmux.panes()
+    known = {job.tmux_session: job for job in project.store.list_jobs()}
     ours = str(project.store.state_dir)
-    for name, pane in project.tmux.panes().items():
+    for name, pane in panes.items():
         if name in known:
+            if known[name].status.is_terminal and not pane.dead and pane.state_dir == ours:
+                # An ended job whose agent still runs: an interrupted `kill`, or a session that appeared
+                # after an interrupted `start` was recorded as failed.
+                _stop_processes(project, known[name])
+                report.stopped_leftover_sessions.append(name)
             continue
         if pane.state_dir == ours:
             project.tmux.kill_session(name)

@@ -45,6 +45,12 @@ def _escape_arg(arg: str) -> str:
     return arg[:-1] + "\\;" if arg.endswith(";") else arg
 
 
+def _format_literal(text: str) -> str:
+    # tmux expands formats in some arguments (new-session -c, the pipe-pane command): "#{...}" would be
+    # replaced and "#(...)" run by a shell. "##" stands for a literal "#".
+    return text.replace("#", "##")
+
+
 class Tmux:
     def __init__(self, socket_name: str | None = None, binary: str = "tmux") -> None:
         self.socket_name = socket_name or None
@@ -152,9 +158,10 @@ class Tmux:
         readable) and its output is appended to `log_path`; both happen before tmux reads any output.
         """
         # pipe-pane only takes a shell command. Its one variable part is our own log path, quoted.
-        pipe = f"exec cat >> {shlex.quote(str(log_path))}"
+        pipe = _format_literal(f"exec cat >> {shlex.quote(str(log_path))}")
         args = [
-            "new-session", "-d", "-s", name, "-c", str(cwd), "-x", str(width), "-y", str(height),
+            "new-session", "-d", "-s", name, "-c", _format_literal(str(cwd)),
+            "-x", str(width), "-y", str(height),
             *(_escape_arg(arg) for arg in command),
             ";", "set-option", "-t", name, "remain-on-exit", "on",
             ";", "set-option", "-t", name, STATE_OPTION, _escape_arg(str(state_dir)),

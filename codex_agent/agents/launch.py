@@ -31,11 +31,18 @@ RUN_AND_RECORD = (
 )
 
 
+def _write_private(path: Path, text: str) -> None:
+    # Private whatever the umask (the pane inherits the tmux server's).
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
 def _fail(job_dir: Path, message: str) -> int:
     print(f"codex-agent: {message}", file=sys.stderr)
-    (job_dir / LAUNCH_ERROR).write_text(message + "\n")
+    _write_private(job_dir / LAUNCH_ERROR, message + "\n")
     tmp = job_dir / f"{EXIT_FILE}.tmp"
-    tmp.write_text("125\n")
+    _write_private(tmp, "125\n")
     tmp.replace(job_dir / EXIT_FILE)
     return 125
 
