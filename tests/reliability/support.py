@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from codex_agent.models import SESSION_PREFIX, JobKind, JobStatus
+from codex_agent.tmux import PaneState, Tmux
 from tests.helpers import CLI, REPO_ROOT
 
 # Trial counts scale with this factor (CODEX_AGENT_RELIABILITY_SCALE=3 for a longer soak run).
@@ -116,25 +117,9 @@ def record_ids(state_dir: Path) -> set[str]:
         db.close()
 
 
-@dataclass
-class Pane:
-    name: str
-    dead: bool
-    pid: int
-    state_dir: str
-
-
-def panes(socket: str) -> dict[str, Pane]:
-    fmt = "#{session_name}\x1f#{pane_dead}\x1f#{pane_pid}\x1f#{@codex_agent_state}"
-    result = subprocess.run(
-        ["tmux", "-L", socket, "list-panes", "-a", "-F", fmt], capture_output=True, check=False
-    )
-    found = {}
-    for line in result.stdout.decode(errors="replace").splitlines():
-        name, dead, pid, state = line.split("\x1f")
-        if name.startswith(SESSION_PREFIX):
-            found[name] = Pane(name, dead == "1", int(pid), state)
-    return found
+def panes(socket: str) -> dict[str, PaneState]:
+    """This tmux server's codex-agent sessions, read the way codex-agent reads them."""
+    return Tmux(socket).panes()
 
 
 def popen_cli(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:

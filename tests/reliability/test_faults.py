@@ -87,10 +87,14 @@ def teardown_jobs(cli: CLI, socket: str) -> None:
 
 
 @pytest.mark.parametrize("kind", ["codex", "command"])
-def test_sigkill_during_start(kind: str, cli: CLI, project: Path, tmux_socket: str, rng: random.Random) -> None:
+def test_sigkill_during_start(
+    kind: str, cli: CLI, project: Path, tmux_socket: str, rng: random.Random
+) -> None:
     tally = Tally(f"sigkill-start[{kind}]")
     state_dir = project / ".codex-agent"
-    args = ["start", "hello", "--json"] if kind == "codex" else ["exec", "start", "--cmd", "sleep 300", "--json"]
+    args = (
+        ["start", "hello", "--json"] if kind == "codex" else ["exec", "start", "--cmd", "sleep 300", "--json"]
+    )
     begin = time.monotonic()
     cli.ok(*args)
     typical = max(time.monotonic() - begin, 0.2)
@@ -149,7 +153,7 @@ def test_sigkill_during_kill(cli: CLI, project: Path, tmux_socket: str, rng: ran
             assert again["status"] == "killed"
         assert not any(f"codex-agent-{job_id}" in panes(tmux_socket) for job_id in ids)
         every_pid = [pid for pids in workers.values() for pid in pids]
-        wait_for(lambda: not any(_exists(pid) for pid in every_pid), timeout=10, what="agents to be gone")
+        wait_for(lambda pids=every_pid: not any(map(_exists, pids)), timeout=10, what="agents to be gone")
         tally.add("records_lost", len(set(ids) - record_ids(state_dir)))
         assert set(ids) <= record_ids(state_dir)
         done += size
