@@ -80,7 +80,8 @@ def main(argv: list[str]) -> int:
     prompt_via = spec.get("prompt_via", "none")
     prompt_path = job_dir / "prompt.txt"
     if prompt_via == "argv":
-        command.append(prompt_path.read_bytes().decode("utf-8", errors="surrogateescape"))
+        # After "--": a prompt that begins with "-" (say "--help") is the prompt, not an option.
+        command += ["--", prompt_path.read_bytes().decode("utf-8", errors="surrogateescape")]
     elif prompt_via == "stdin":
         fd = os.open(prompt_path, os.O_RDONLY)
         os.dup2(fd, 0)

@@ -27,6 +27,7 @@ from tests.reliability.support import (
     race,
     record_ids,
     trials,
+    typical_duration,
 )
 
 SEED = int(os.environ.get("CODEX_AGENT_RELIABILITY_SEED") or random.randrange(1 << 30))
@@ -95,13 +96,12 @@ def test_sigkill_during_start(
     args = (
         ["start", "hello", "--json"] if kind == "codex" else ["exec", "start", "--cmd", "sleep 300", "--json"]
     )
-    begin = time.monotonic()
-    cli.ok(*args)
-    typical = max(time.monotonic() - begin, 0.2)
-    total = trials(40)
+    typical = max(typical_duration(cli, *args), 0.2)
+    total = trials(50)
     confirmed: set[str] = set()
     for number in range(total):
-        killed, code, out, err = kill_after(popen_cli(project, *args), rng.uniform(0, typical))
+        # Up to a little past the typical end, so that some runs also finish.
+        killed, code, out, err = kill_after(popen_cli(project, *args), rng.uniform(0, 1.2 * typical))
         tally.add("trials")
         if killed:
             tally.add("killed_midway")
@@ -145,13 +145,18 @@ def test_sigkill_during_kill(cli: CLI, project: Path, tmux_socket: str, rng: ran
                 assert code == 0, err
         listing = verify_state(cli, state_dir, tmux_socket, tally)
         by_id = {job["id"]: job for job in listing}
+        retried = []
         for job_id in ids:
             assert by_id[job_id]["status"] in ("running", "killed"), by_id[job_id]
             tally.add(f"outcome_{by_id[job_id]['status']}")
-            # What a user does after an interrupted kill: kill again. It must finish the job.
-            again = cli.ok("kill", job_id, "--json").json()
-            assert again["status"] == "killed"
-        assert not any(f"codex-agent-{job_id}" in panes(tmux_socket) for job_id in ids)
+            if by_id[job_id]["status"] == "killed" or len(retried) < 3:
+                # What a user does after an interrupted kill: kill again. It must finish the job.
+                again = cli.ok("kill", job_id, "--json").json()
+                assert again["status"] == "killed"
+                assert f"codex-agent-{job_id}" not in panes(tmux_socket)
+                retried.append(job_id)
+        tally.add("kills_retried", len(retried))
+        subprocess.run(["tmux", "-L", tmux_socket, "kill-server"], capture_output=True, check=False)
         every_pid = [pid for pids in workers.values() for pid in pids]
         wait_for(lambda pids=every_pid: not any(map(_exists, pids)), timeout=10, what="agents to be gone")
         tally.add("records_lost", len(set(ids) - record_ids(state_dir)))
@@ -186,7 +191,7 @@ def test_sigkill_during_clean(cli: CLI, project: Path, tmux_socket: str, rng: ra
     tally = Tally("sigkill-clean")
     state_dir = project / ".codex-agent"
     total = trials(40)
-    per_batch = 5
+    per_batch = 10
     done = 0
     typical = 0.0
     while done < total:
@@ -213,8 +218,8 @@ def test_sigkill_during_clean(cli: CLI, project: Path, tmux_socket: str, rng: ra
             tally.add("killed_midway" if killed else "completed")
             if not killed:
                 assert code == 0, err
-            check_listing(cli.ok("jobs", "--json", "--all").out)
             assert integrity(state_dir) == "ok"
+            assert set(live) <= record_ids(state_dir)
         final = cli.ok("clean", "--older-than", "0s", "--json").json()
         remaining = record_ids(state_dir)
         assert not set(ended) & remaining, "ended jobs survived an uninterrupted clean"

@@ -24,7 +24,7 @@ from tests.helpers import CLI, wait_for
 from tests.reliability.support import Tally, assert_one_line_refusal, panes
 
 REAL_PROCESSES = settings(
-    max_examples=int(os.environ.get("CODEX_AGENT_RELIABILITY_EXAMPLES", "25")),
+    max_examples=int(os.environ.get("CODEX_AGENT_RELIABILITY_EXAMPLES", "20")),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     database=None,
