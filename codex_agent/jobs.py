@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from codex_agent import activity, agentslog, claims, git, procs, worktrees
 from codex_agent.agents import codex
 from codex_agent.agents.launch import ENV_FIFO, EXIT_FILE, LAUNCH_ERROR, LAUNCH_SPEC
-from codex_agent.errors import AgentError, ConflictError, MissingDependencyError, UsageError
+from codex_agent.errors import AgentError, ConflictError, MissingDependencyError, StateError, UsageError
 from codex_agent.models import Job, JobKind, JobStatus, now_ms
 from codex_agent.store import Store, find_project_root, state_dir_for, write_private_file
 from codex_agent.tmux import INSTALL_HINT as TMUX_INSTALL_HINT
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 OUTPUT_LOG = "output.log"
 PROMPT_FILE = "prompt.txt"
 ENV_HANDOVER_TIMEOUT_S = 15
+ORPHAN_FOLDER_AGE_S = 120  # a job folder with no record this long after it was made: an interrupted start
 _ANSI = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]|\r")
 
 
@@ -50,6 +51,8 @@ class Project:
         if not directory.is_dir():
             raise UsageError(f"not a directory: {directory}", "pass an existing directory with --dir")
         state_dir = state_dir_for(directory)
+        _check_utf8_path(directory, "directory")
+        _check_utf8_path(state_dir, "state directory")
         return cls(find_project_root(directory), Store.open(state_dir, create=create), Tmux.from_env())
 
     def settings(self, profile: str | None = None) -> Settings:
@@ -102,15 +105,45 @@ class LaunchPlan:
         }
 
 
-def _check_prompt(text: str) -> None:
+def _check_prompt(text: str, what: str = "prompt") -> None:
     if "\x00" in text:
-        raise UsageError("the prompt contains a NUL character", "remove it: no agent can receive it")
+        raise UsageError(f"the {what} contains a NUL character", "remove it: no agent can receive it")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise UsageError(
+            f"the {what} is not valid UTF-8 (at character {exc.start})",
+            "codex reads UTF-8 text only: convert it first, e.g. with iconv",
+        ) from None
+
+
+# Ends a bracketed paste: inside a message it would end the paste early and type the rest as keys.
+PASTE_END = "\x1b[201~"
+
+
+def _check_pasteable(text: str, what: str = "message") -> None:
+    if PASTE_END in text:
+        raise UsageError(
+            f"the {what} contains the end-of-paste sequence ESC [201~",
+            "remove it: it would end the paste early and type the rest as keys",
+        )
+
+
+def _check_utf8_path(path: Path, what: str) -> None:
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(
+            f"the {what} path is not valid UTF-8: {str(path).encode('utf-8', 'surrogateescape')!r}",
+            "use a directory whose name is UTF-8 text",
+        ) from None
 
 
 def plan_start(project: Project, request: StartRequest) -> LaunchPlan:
     cwd = (request.cwd or Path.cwd()).resolve()
     if not cwd.is_dir():
         raise UsageError(f"not a directory: {cwd}", "pass an existing directory with --dir")
+    _check_utf8_path(cwd, "directory")
     if not project.tmux.available():
         raise MissingDependencyError("tmux is not installed", TMUX_INSTALL_HINT)
     settings = project.settings(request.profile)
@@ -128,7 +161,7 @@ def plan_start(project: Project, request: StartRequest) -> LaunchPlan:
     if request.kind is JobKind.COMMAND:
         if not (request.command or "").strip():
             raise UsageError("no command given", "pass the command with --cmd")
-        _check_prompt(request.command or "")
+        _check_prompt(request.command or "", "command")
         shell = os.environ.get("SHELL") or "/bin/sh"
         return LaunchPlan(job, [shell, "-c", request.command or ""], "none", settings)
 
@@ -142,6 +175,8 @@ def plan_start(project: Project, request: StartRequest) -> LaunchPlan:
         return LaunchPlan(job, codex.exec_argv(binary, codex_settings, placeholder, cwd), "stdin", settings)
     too_big = len(request.prompt.encode("utf-8", errors="surrogateescape")) > codex.MAX_ARGV_PROMPT_BYTES
     prompt_via = "paste" if too_big else ("argv" if request.prompt else "none")
+    if prompt_via == "paste":
+        _check_pasteable(request.prompt, "prompt")
     return LaunchPlan(job, codex.tui_argv(binary, codex_settings, placeholder, cwd), prompt_via, settings)
 
 
@@ -163,6 +198,7 @@ def start(project: Project, request: StartRequest) -> Job:
     argv = [arg.replace(str(store.job_dir("00000000")), str(job_dir)) for arg in plan.argv]
     job.attrs.update(
         creator_pid=os.getpid(),
+        creator_started=procs.start_time(os.getpid()),  # with the pid: tells a reused pid apart
         stall_after_s=job.attrs.get("stall_after_s") or plan.settings.stall_after_s,
         messages_sent=1 if plan.prompt_via in ("argv", "stdin", "paste") else 0,
         prompt_via=plan.prompt_via,
@@ -176,17 +212,7 @@ def start(project: Project, request: StartRequest) -> Job:
         job.attrs.update(base_commit=base, dirty_at_start=git.dirty_paths(cwd))
     try:
         # Everything the launcher reads is in place before the record exists: the queue may launch it.
-        write_private_file(job_dir / PROMPT_FILE, job.prompt.encode("utf-8", errors="surrogateescape"))
-        spec: dict[str, Any] = {
-            "argv": argv,
-            "prompt_via": "none" if plan.prompt_via == "paste" else plan.prompt_via,
-            "env": {"CODEX_AGENT_JOB_ID": job.id},
-            "streams": job.kind is JobKind.COMMAND,  # stdout and stderr recorded apart (agents/streams.py)
-            "notify_on_complete": bool(job.attrs.get("notify_on_complete")),  # read by the turn hook
-        }
-        write_private_file(job_dir / LAUNCH_SPEC, json.dumps(spec).encode())
-        write_private_file(job_dir / OUTPUT_LOG, b"")  # tmux appends to it; created here to be private
-        os.mkfifo(job_dir / ENV_FIFO, 0o600)
+        _write_job_files(store, job, argv, plan.prompt_via)
         with store.transaction() as tx:  # the claim check and the insert: one write transaction
             claims.acquire(tx, job, patterns, files, force=request.force)
             store.insert_job(job, tx)
@@ -224,10 +250,41 @@ def launch(project: Project, job: Job) -> None:
     job.started_at = now_ms()
     job.attrs["last_sent_at"] = job.started_at
     job.attrs["status_basis"] = activity.BASIS_START
-    store.save_job(job)
-    store.add_event(job.id, "started", {})
+    try:
+        if not store.save_job(job):
+            _copy_into(job, store.get_job(job.id))  # a reader saw the agent end before this was written
+        store.add_event(job.id, "started", {})
+    except StateError:
+        # The agent runs (e.g. the disk filled up just now): the next reader records it as running, as it
+        # does when a `start` dies at this point.
+        pass
     if job.attrs.get("prompt_via") == "paste":
         deliver_message(project, job, job.prompt)
+
+
+def _write_job_files(store: Store, job: Job, argv: list[str], prompt_via: str) -> None:
+    """The prompt, the launch spec, the (empty, private) output log and the FIFO for the environment."""
+    job_dir = store.job_dir(job.id)
+    try:
+        write_private_file(job_dir / PROMPT_FILE, job.prompt.encode("utf-8", errors="surrogateescape"))
+        spec: dict[str, Any] = {
+            "argv": argv,
+            "prompt_via": "none" if prompt_via == "paste" else prompt_via,
+            "env": {"CODEX_AGENT_JOB_ID": job.id},
+            "streams": job.kind is JobKind.COMMAND,  # stdout and stderr recorded apart (agents/streams.py)
+            "notify_on_complete": bool(job.attrs.get("notify_on_complete")),  # read by the turn hook
+        }
+        write_private_file(job_dir / LAUNCH_SPEC, json.dumps(spec).encode())
+        write_private_file(job_dir / OUTPUT_LOG, b"")  # tmux appends to it; created here to be private
+        if job.kind is JobKind.CODEX_EXEC:
+            write_private_file(job_dir / codex.LAST_MESSAGE_FILE, b"")  # codex rewrites it, mode kept
+        os.mkfifo(job_dir / ENV_FIFO, 0o600)
+    except OSError as exc:
+        full = exc.errno == errno.ENOSPC
+        raise StateError(
+            f"could not write the job's files: {exc.strerror or exc}",
+            "the disk is full: free some space and try again" if full else "check the state directory",
+        ) from exc
 
 
 def _record_failed_start(project: Project, job: Job, exc: BaseException) -> None:
@@ -314,11 +371,19 @@ def _reconcile_one(project: Project, job: Job, pane: PaneState | None) -> bool:
     """Returns True when the record changed."""
     job_dir = project.job_dir(job)
     exit_code = _read_exit_code(job_dir)
-    if job.status is JobStatus.PENDING:
+    if job.status is JobStatus.PENDING and exit_code is None and (pane is None or not pane.dead):
         if job.attrs.get("queued"):
             return False  # waiting in the queue: launched when its turn comes (queue.py)
-        if pane is not None or _alive(job.attrs.get("creator_pid")):
+        # Still starting, unless its creator died: then the start can never finish by itself.
+        if _alive(job.attrs.get("creator_pid"), job.attrs.get("creator_started")):
             return False
+        if pane is not None and not (job_dir / ENV_FIFO).exists():
+            job.status = JobStatus.RUNNING  # the launcher got its environment; only the record lagged
+            job.started_at = job.started_at or now_ms()
+            return True
+        if pane is not None:
+            # The launcher waits for an environment that its dead creator will never hand over.
+            _stop_processes(project, job)
         _finish(
             project,
             job,
@@ -393,14 +458,15 @@ def _read_exit_code(job_dir: Path) -> int | None:
         return None
 
 
-def _alive(pid: object) -> bool:
+def _alive(pid: object, started: object = None) -> bool:
     if not isinstance(pid, int) or pid <= 0:
         return False
     try:
         os.kill(pid, 0)
     except OSError as exc:
         return exc.errno == errno.EPERM
-    return True
+    # The pid may have been reused by a later process (pids wrap around quickly on busy machines).
+    return not isinstance(started, int) or procs.start_time(pid) in (started, None)
 
 
 def _refresh_turns(project: Project, job: Job) -> bool:
@@ -611,7 +677,8 @@ def strip_ansi(data: bytes) -> bytes:
 
 def deliver_message(project: Project, job: Job, text: str, *, ready_timeout_s: float = 60) -> None:
     """Paste `text` into a TUI agent as one bracketed paste and submit it."""
-    _check_prompt(text)
+    _check_prompt(text, "message")
+    _check_pasteable(text)
     if (
         not job.thread_id
         and len(text.encode("utf-8", errors="surrogateescape")) > codex.MAX_ARGV_PROMPT_BYTES
@@ -641,16 +708,23 @@ def wait_until_ready(project: Project, job: Job, *, timeout_s: float) -> None:
 
 def kill(project: Project, job_id: str) -> Job:
     job = get_job(project, job_id)
-    if job.status.is_terminal:
+    while not job.status.is_terminal:
+        before = job.updated_at
+        job.status = JobStatus.KILLED
+        job.completed_at = now_ms()
+        job.error = "killed by request"
+        job.attrs["status_basis"] = activity.BASIS_KILL
+        job.attrs.pop("attention", None)
+        # Record first, then kill: a reader in between sees "killed", never "lost".
+        if project.store.save_job(job, expected_updated_at=before):
+            break
+        job = get_job(project, job.id)  # changed meanwhile (a reader reconciled it): look again
+    else:
+        # Already ended. An interrupted earlier kill may have left its session (or the agent) behind.
+        pane = project.tmux.panes().get(job.tmux_session)
+        if pane is not None and (job.status is JobStatus.KILLED or not pane.dead):
+            _stop_processes(project, job)
         return job
-    before = job.updated_at
-    job.status = JobStatus.KILLED
-    job.completed_at = now_ms()
-    job.error = "killed by request"
-    job.attrs["status_basis"] = activity.BASIS_KILL
-    job.attrs.pop("attention", None)
-    # Record first, then kill: a reader in between sees "killed", never "lost".
-    project.store.save_job(job, expected_updated_at=before)
     _stop_processes(project, job)
     if job.kind.is_codex:
         with contextlib.suppress(Exception):
@@ -678,15 +752,54 @@ def delete(project: Project, job_id: str, *, force: bool) -> Job:
     if not job.status.is_terminal and not force:
         raise ConflictError(f"job {job.id} is {job.status.value}", "kill it first, or pass --force")
     _stop_processes(project, job)
-    project.store.delete_job(job.id)
     _remove_tree(project.job_dir(job))
+    project.store.delete_job(job.id)
     return job
 
 
-def _remove_tree(path: Path) -> None:
+TRASH_PREFIX = ".trash-"
+
+
+def _remove_tree(path: Path, *, trash_first: bool = True) -> None:
+    """Move the folder aside in one rename, then delete it: an interrupted removal leaves either the whole
+    folder or a trash folder that the next `clean` sweeps, never half a job folder under its id."""
     import shutil
 
-    shutil.rmtree(path, ignore_errors=True)
+    trash = path.with_name(f"{TRASH_PREFIX}{path.name}-{os.urandom(4).hex()}") if trash_first else path
+    try:
+        path.rename(trash)
+    except OSError:
+        trash = path
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def _sweep_folders(project: Project) -> list[str]:
+    """Job folders with no record, left by an interrupted `start` or removal.
+
+    `start` writes a job's folder just before its record, so only folders older than a start could take
+    are swept (under the write lock, so the list of records cannot change meanwhile).
+    """
+    folders = project.store.state_dir / "jobs"
+    if not project.store.exists or not folders.is_dir():
+        return []
+    removed = []
+    settled_before = time.time() - ORPHAN_FOLDER_AGE_S
+    with project.store.transaction() as tx:
+        known = {row[0] for row in tx.execute("SELECT id FROM jobs")}
+        for folder in list(folders.iterdir()):
+            if folder.name.startswith(TRASH_PREFIX):
+                _remove_tree(folder, trash_first=False)
+            elif folder.name not in known and _mtime(folder) < settled_before:
+                _remove_tree(folder)
+                removed.append(folder.name)
+    return removed
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return float("inf")
 
 
 @dataclass(slots=True)
@@ -695,6 +808,8 @@ class CleanReport:
     killed_orphan_sessions: list[str] = field(default_factory=list)
     foreign_sessions: list[str] = field(default_factory=list)
     worktrees: list[str] = field(default_factory=list)  # what happened to each job's worktree, in words
+    stopped_leftover_sessions: list[str] = field(default_factory=list)
+    removed_orphan_folders: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -702,6 +817,8 @@ class CleanReport:
             "killed_orphan_sessions": self.killed_orphan_sessions,
             "foreign_sessions": self.foreign_sessions,
             "worktrees": self.worktrees,
+            "stopped_leftover_sessions": self.stopped_leftover_sessions,
+            "removed_orphan_folders": self.removed_orphan_folders,
         }
 
 
@@ -719,17 +836,26 @@ def clean(project: Project, *, older_than_ms: int) -> CleanReport:
                 if not may_go:
                     continue  # the job stays, so its report and worktree stay findable
             project.tmux.kill_session(job.tmux_session)
-            project.store.delete_job(job.id)
             _remove_tree(project.job_dir(job))
+            project.store.delete_job(job.id)
             report.removed_jobs.append(job.id)
+    report.removed_orphan_folders = _sweep_folders(project)
+    # Sessions first, then records: `start` records a job before it makes its session, so a session seen
+    # here whose record is missing below is truly orphaned, not one that a concurrent start just made.
+    panes = project.tmux.panes()
     remaining = project.store.list_jobs()
     for orphan in worktrees.orphans(project.root, project.store.state_dir, {job.id for job in remaining}):
         report.worktrees.append(worktrees.release(orphan, orphan.path.name)[1])
     worktrees.remove_folder_if_empty(project.store.state_dir)
-    known = {job.tmux_session for job in remaining}
+    known = {job.tmux_session: job for job in remaining}
     ours = str(project.store.state_dir)
-    for name, pane in project.tmux.panes().items():
+    for name, pane in panes.items():
         if name in known:
+            if known[name].status.is_terminal and not pane.dead and pane.state_dir == ours:
+                # An ended job whose agent still runs: an interrupted `kill`, or a session that appeared
+                # after an interrupted `start` was recorded as failed.
+                _stop_processes(project, known[name])
+                report.stopped_leftover_sessions.append(name)
             continue
         if pane.state_dir == ours:
             project.tmux.kill_session(name)

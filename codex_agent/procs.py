@@ -60,3 +60,13 @@ def signal_groups(groups: set[int], sig: signal.Signals) -> None:
     for group in groups:
         with contextlib.suppress(OSError):
             os.killpg(group, sig)
+
+
+def start_time(pid: int) -> int | None:
+    """When `pid` started (clock ticks since boot), to tell a process from a later one that reuses its pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return int(fields[19]) if len(fields) > 19 and fields[19].isdigit() else None

@@ -143,6 +143,10 @@ class CleanReport(_Shape):
     killed_orphan_sessions: list[str]
     foreign_sessions: list[str] = Field(description="Sessions named like ours but not made by codex-agent.")
     worktrees: list[str] = Field(description="What happened to each removed job's worktree, in words.")
+    stopped_leftover_sessions: list[str] = Field(
+        description="Sessions of ended jobs whose agent was still running (an interrupted kill), now stopped."
+    )
+    removed_orphan_folders: list[str] = Field(description="Job folders without a record (an interrupted start).")
 
 
 NextAction = Literal["wait", "done", "fix-config"]

@@ -164,7 +164,23 @@ def _row_to_job(row: Sequence[Any]) -> Job:
     )
 
 
+def _text(value: Any) -> Any:
+    """SQLite takes UTF-8 only: a lone surrogate (undecodable bytes, or a "\\udcxx" escape in an agent's JSON)
+    would make every later write of the record fail. Such characters are stored as visible escapes."""
+    if not isinstance(value, str):
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
+
+
 def _job_to_row(job: Job) -> tuple[Any, ...]:
+    return tuple(_text(value) for value in _job_row_values(job))
+
+
+def _job_row_values(job: Job) -> tuple[Any, ...]:
     return (
         job.id,
         job.kind.value,
@@ -425,12 +441,20 @@ class Store:
 
     # --- events ------------------------------------------------------------------------------------------
 
-    def add_event(self, job_id: str | None, kind: str, data: dict[str, Any] | None = None) -> None:
+    def add_event(
+        self,
+        job_id: str | None,
+        kind: str,
+        data: dict[str, Any] | None = None,
+        tx: sqlite3.Connection | None = None,
+    ) -> None:
+        sql = "INSERT INTO events (job_id, at, kind, data) VALUES (?, ?, ?, ?)"
+        values = (job_id, now_ms(), kind, json.dumps(data or {}, sort_keys=True))
+        if tx is not None:
+            tx.execute(sql, values)
+            return
         with self.transaction() as db:
-            db.execute(
-                "INSERT INTO events (job_id, at, kind, data) VALUES (?, ?, ?, ?)",
-                (job_id, now_ms(), kind, json.dumps(data or {}, sort_keys=True)),
-            )
+            db.execute(sql, values)
 
     def events(self, job_id: str) -> list[dict[str, Any]]:
         if self._db is None:

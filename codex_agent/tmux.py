@@ -7,6 +7,7 @@ operation here is a single tmux command anyway.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -41,6 +42,36 @@ class PaneState:
 def _escape_arg(arg: str) -> str:
     # On the command line tmux splits commands at an argument that ends in ';'. "\;" keeps it literal.
     return arg[:-1] + "\\;" if arg.endswith(";") else arg
+
+
+_HASH_RUN = re.compile(r"#+(?![#\[])")
+
+
+def _format_literal(text: str, *, strftime: bool = False) -> str:
+    """`text` escaped for an argument that tmux expands as a format (new-session -c; the pipe-pane command,
+    which also goes through strftime). Unescaped, "#{...}" would be replaced and "#(...)" run by a shell.
+
+    tmux turns "##" into "#", except in a run of "#" before "[" (a style), which it keeps as is: so each run
+    of "#" is doubled unless a "[" follows it.
+    """
+    escaped = _HASH_RUN.sub(lambda match: match.group(0) * 2, text)
+    return escaped.replace("%", "%%") if strftime else escaped
+
+
+def _encode_state(state_dir: Path) -> str:
+    # As a JSON string: a path may hold line breaks or our field separator, which would split the
+    # `list-panes` output; JSON escapes every control character.
+    return json.dumps(str(state_dir))
+
+
+def _decode_state(value: str) -> str:
+    if value.startswith('"'):
+        try:
+            decoded = json.loads(value)
+        except ValueError:
+            return value
+        return decoded if isinstance(decoded, str) else value
+    return value  # a session made before the value was encoded
 
 
 class Tmux:
@@ -88,7 +119,16 @@ class Tmux:
     @staticmethod
     def _no_server(stderr: bytes) -> bool:
         text = stderr.decode(errors="replace")
-        return "no server running" in text or "error connecting" in text or "No such file" in text
+        # "server exited unexpectedly": the server was exiting (its last session had just ended) as we asked.
+        return any(
+            sign in text
+            for sign in (
+                "no server running",
+                "error connecting",
+                "No such file",
+                "server exited unexpectedly",
+            )
+        )
 
     def available(self) -> bool:
         import shutil  # imported where used, as below: reads never need it
@@ -120,7 +160,7 @@ class Tmux:
                 return {}
             raise AgentError(f"tmux list-panes failed: {result.stderr.decode(errors='replace').strip()}")
         panes: dict[str, PaneState] = {}
-        for line in result.stdout.decode(errors="replace").splitlines():
+        for line in result.stdout.decode(errors="replace").split("\n"):
             fields = line.split(_FIELD_SEP)
             if len(fields) != 6 or not fields[0].startswith(SESSION_PREFIX) or fields[0] in panes:
                 continue
@@ -131,7 +171,7 @@ class Tmux:
                 dead_status=int(status) if status.lstrip("-").isdigit() else None,
                 pid=int(pid) if pid.isdigit() else None,
                 activity_s=int(activity) if activity.isdigit() else None,
-                state_dir=state_dir,
+                state_dir=_decode_state(state_dir),
             )
         return panes
 
@@ -152,13 +192,14 @@ class Tmux:
         readable) and its output is appended to `log_path`; both happen before tmux reads any output.
         """
         # pipe-pane only takes a shell command. Its one variable part is our own log path, quoted.
-        pipe = f"exec cat >> {shlex.quote(str(log_path))}"
+        pipe = _format_literal(f"exec cat >> {shlex.quote(str(log_path))}", strftime=True)
         args = [
-            "new-session", "-d", "-s", name, "-c", str(cwd), "-x", str(width), "-y", str(height),
+            "new-session", "-d", "-s", name, "-c", _escape_arg(_format_literal(str(cwd))),
+            "-x", str(width), "-y", str(height),
             *(_escape_arg(arg) for arg in command),
             ";", "set-option", "-t", name, "remain-on-exit", "on",
-            ";", "set-option", "-t", name, STATE_OPTION, _escape_arg(str(state_dir)),
-            ";", "pipe-pane", "-o", "-t", name, pipe,
+            ";", "set-option", "-t", name, STATE_OPTION, _escape_arg(_encode_state(state_dir)),
+            ";", "pipe-pane", "-o", "-t", name, _escape_arg(pipe),
         ]  # fmt: skip
         try:
             self._run(args)

@@ -57,11 +57,18 @@ def _run_after_exit(job_dir: Path, env: dict[str, str]) -> None:
         os.close(fd)
 
 
+def _write_private(path: Path, text: str) -> None:
+    # Private whatever the umask (the pane inherits the tmux server's).
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
 def _fail(job_dir: Path, message: str) -> int:
     print(f"codex-agent: {message}", file=sys.stderr)
-    (job_dir / LAUNCH_ERROR).write_text(message + "\n")
+    _write_private(job_dir / LAUNCH_ERROR, message + "\n")
     tmp = job_dir / f"{EXIT_FILE}.tmp"
-    tmp.write_text("125\n")
+    _write_private(tmp, "125\n")
     tmp.replace(job_dir / EXIT_FILE)
     return 125
 
@@ -99,7 +106,8 @@ def main(argv: list[str]) -> int:
     prompt_via = spec.get("prompt_via", "none")
     prompt_path = job_dir / "prompt.txt"
     if prompt_via == "argv":
-        command.append(prompt_path.read_bytes().decode("utf-8", errors="surrogateescape"))
+        # After "--": a prompt that begins with "-" (say "--help") is the prompt, not an option.
+        command += ["--", prompt_path.read_bytes().decode("utf-8", errors="surrogateescape")]
     elif prompt_via == "stdin":
         fd = os.open(prompt_path, os.O_RDONLY)
         os.dup2(fd, 0)
