@@ -250,6 +250,12 @@ class Store:
                 write_private_file(state_dir / ".gitignore", b"*\n")
                 fd = os.open(db_path, os.O_CREAT | os.O_WRONLY, 0o600)
                 os.close(fd)
+        if not os.access(state_dir, os.W_OK):
+            # SQLite (WAL mode) must write next to the database even to read it; say so plainly.
+            raise StateError(
+                f"the state directory {state_dir} is read-only",
+                "make it writable, or point CODEX_AGENT_STATE_DIR at a writable copy",
+            )
         with _state_errors("open the state database"):
             db = sqlite3.connect(db_path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
             db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
