@@ -23,7 +23,7 @@ from codex_agent.agents import codex
 from codex_agent.agents.launch import ENV_FIFO, EXIT_FILE, LAUNCH_ERROR, LAUNCH_SPEC
 from codex_agent.errors import AgentError, ConflictError, MissingDependencyError, StateError, UsageError
 from codex_agent.models import Job, JobKind, JobStatus, now_ms
-from codex_agent.store import Store, find_project_root, state_dir_for, write_private_file
+from codex_agent.store import STAGING_DIR_NAME, Store, find_project_root, state_dir_for, write_private_file
 from codex_agent.tmux import INSTALL_HINT as TMUX_INSTALL_HINT
 from codex_agent.tmux import PaneState, Tmux
 
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 OUTPUT_LOG = "output.log"
 PROMPT_FILE = "prompt.txt"
 ENV_HANDOVER_TIMEOUT_S = 15
-ORPHAN_FOLDER_AGE_S = 120  # a job folder with no record this long after it was made: an interrupted start
+ORPHAN_FOLDER_AGE_S = 120  # a staged job folder this old belongs to a start that was interrupted
 _ANSI = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]|\r")
 
 
@@ -193,7 +193,8 @@ def start(project: Project, request: StartRequest) -> Job:
     if patterns:
         reconcile(project, store.unfinished_jobs())  # a job that has ended holds no claims
     files = claims.project_files(project.root) if patterns and not request.force else []
-    job_dir = store.make_job_dir(job.id)
+    job_dir = store.job_dir(job.id)
+    staging = store.staging_dir(job.id)
     # The plan was made before the id existed: point the notify hook and output file at the real folder.
     argv = [arg.replace(str(store.job_dir("00000000")), str(job_dir)) for arg in plan.argv]
     job.attrs.update(
@@ -212,11 +213,13 @@ def start(project: Project, request: StartRequest) -> Job:
         job.attrs.update(base_commit=base, dirty_at_start=git.dirty_paths(cwd))
     try:
         # Everything the launcher reads is in place before the record exists: the queue may launch it.
-        _write_job_files(store, job, argv, plan.prompt_via)
-        with store.transaction() as tx:  # the claim check and the insert: one write transaction
+        _write_job_files(staging, job, argv, plan.prompt_via)
+        with store.transaction() as tx:  # the claim check, the insert and the folder: one transaction
             claims.acquire(tx, job, patterns, files, force=request.force)
             store.insert_job(job, tx)
+            os.rename(staging, job_dir)
     except BaseException:
+        _remove_tree(staging, trash_first=False)
         _remove_tree(job_dir)
         raise
     store.add_event(job.id, "created", {"kind": job.kind.value})
@@ -262,9 +265,8 @@ def launch(project: Project, job: Job) -> None:
         deliver_message(project, job, job.prompt)
 
 
-def _write_job_files(store: Store, job: Job, argv: list[str], prompt_via: str) -> None:
+def _write_job_files(job_dir: Path, job: Job, argv: list[str], prompt_via: str) -> None:
     """The prompt, the launch spec, the (empty, private) output log and the FIFO for the environment."""
-    job_dir = store.job_dir(job.id)
     try:
         write_private_file(job_dir / PROMPT_FILE, job.prompt.encode("utf-8", errors="surrogateescape"))
         spec: dict[str, Any] = {
@@ -776,22 +778,27 @@ def _remove_tree(path: Path, *, trash_first: bool = True) -> None:
 def _sweep_folders(project: Project) -> list[str]:
     """Job folders with no record, left by an interrupted `start` or removal.
 
-    `start` writes a job's folder just before its record, so only folders older than a start could take
-    are swept (under the write lock, so the list of records cannot change meanwhile).
+    A job's folder moves into jobs/ in the transaction that records it, so under the write lock a folder
+    there without a record is an orphan. Staged folders of starts killed midway are swept once they are
+    older than any start could take.
     """
     folders = project.store.state_dir / "jobs"
     if not project.store.exists or not folders.is_dir():
         return []
     removed = []
-    settled_before = time.time() - ORPHAN_FOLDER_AGE_S
     with project.store.transaction() as tx:
         known = {row[0] for row in tx.execute("SELECT id FROM jobs")}
         for folder in list(folders.iterdir()):
             if folder.name.startswith(TRASH_PREFIX):
                 _remove_tree(folder, trash_first=False)
-            elif folder.name not in known and _mtime(folder) < settled_before:
+            elif folder.name not in known:
                 _remove_tree(folder)
                 removed.append(folder.name)
+    staging = project.store.state_dir / STAGING_DIR_NAME
+    settled_before = time.time() - ORPHAN_FOLDER_AGE_S
+    for folder in list(staging.iterdir()) if staging.is_dir() else []:
+        if _mtime(folder) < settled_before:
+            _remove_tree(folder, trash_first=False)
     return removed
 
 

@@ -146,7 +146,9 @@ class CleanReport(_Shape):
     stopped_leftover_sessions: list[str] = Field(
         description="Sessions of ended jobs whose agent was still running (an interrupted kill), now stopped."
     )
-    removed_orphan_folders: list[str] = Field(description="Job folders without a record (an interrupted start).")
+    removed_orphan_folders: list[str] = Field(
+        description="Job folders without a record (an interrupted start)."
+    )
 
 
 NextAction = Literal["wait", "done", "fix-config"]

@@ -20,6 +20,7 @@ from codex_agent.models import ID_LENGTH, TERMINAL_STATUSES, Job, JobKind, JobSt
 
 STATE_DIR_NAME = ".codex-agent"
 DB_NAME = "state.db"
+STAGING_DIR_NAME = ".staging"
 STATE_DIR_ENV = "CODEX_AGENT_STATE_DIR"
 BUSY_TIMEOUT_MS = 15_000
 _HEX = frozenset("0123456789abcdef")
@@ -319,6 +320,16 @@ class Store:
         path = self.job_dir(job_id)
         with _state_errors("create the job folder"):
             _make_private_dir(self.state_dir / "jobs")
+            _make_private_dir(path)
+        return path
+
+    def staging_dir(self, job_id: str) -> Path:
+        """Where a starting job's folder is written before it moves into jobs/, in the same transaction as
+        its record: outside that transaction, jobs/ holds no folder without a record."""
+        path = self.state_dir / STAGING_DIR_NAME / job_id
+        with _state_errors("create the job folder"):
+            _make_private_dir(self.state_dir / "jobs")
+            _make_private_dir(path.parent)
             _make_private_dir(path)
         return path
 
