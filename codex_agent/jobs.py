@@ -139,7 +139,10 @@ def _check_utf8_path(path: Path, what: str) -> None:
         ) from None
 
 
-def plan_start(project: Project, request: StartRequest) -> LaunchPlan:
+PLACEHOLDER_ID = "00000000"  # the job id shown by --dry-run, before a real one exists
+
+
+def plan_start(project: Project, request: StartRequest, job_id: str = PLACEHOLDER_ID) -> LaunchPlan:
     cwd = (request.cwd or Path.cwd()).resolve()
     if not cwd.is_dir():
         raise UsageError(f"not a directory: {cwd}", "pass an existing directory with --dir")
@@ -149,7 +152,7 @@ def plan_start(project: Project, request: StartRequest) -> LaunchPlan:
     settings = project.settings(request.profile)
     _check_prompt(request.prompt)
     job = Job(
-        id="00000000",
+        id=job_id,
         kind=request.kind,
         status=JobStatus.PENDING,
         prompt=request.prompt if request.kind.is_codex else (request.command or ""),
@@ -170,14 +173,14 @@ def plan_start(project: Project, request: StartRequest) -> LaunchPlan:
     job.sandbox = request.sandbox or settings.sandbox
     binary = codex.codex_binary()
     codex_settings = codex.CodexSettings(job.model, job.reasoning, job.sandbox, settings.approval)
-    placeholder = project.store.job_dir(job.id)
+    job_dir = project.store.job_dir(job.id)
     if request.kind is JobKind.CODEX_EXEC:
-        return LaunchPlan(job, codex.exec_argv(binary, codex_settings, placeholder, cwd), "stdin", settings)
+        return LaunchPlan(job, codex.exec_argv(binary, codex_settings, job_dir, cwd), "stdin", settings)
     too_big = len(request.prompt.encode("utf-8", errors="surrogateescape")) > codex.MAX_ARGV_PROMPT_BYTES
     prompt_via = "paste" if too_big else ("argv" if request.prompt else "none")
     if prompt_via == "paste":
         _check_pasteable(request.prompt, "prompt")
-    return LaunchPlan(job, codex.tui_argv(binary, codex_settings, placeholder, cwd), prompt_via, settings)
+    return LaunchPlan(job, codex.tui_argv(binary, codex_settings, job_dir, cwd), prompt_via, settings)
 
 
 def start(project: Project, request: StartRequest) -> Job:
@@ -195,8 +198,8 @@ def start(project: Project, request: StartRequest) -> Job:
     files = claims.project_files(project.root) if patterns and not request.force else []
     job_dir = store.job_dir(job.id)
     staging = store.staging_dir(job.id)
-    # The plan was made before the id existed: point the notify hook and output file at the real folder.
-    argv = [arg.replace(str(store.job_dir("00000000")), str(job_dir)) for arg in plan.argv]
+    # The first plan checked everything before anything was written; the command line names the job's folder.
+    argv = plan_start(project, request, job_id=job.id).argv
     job.attrs.update(
         creator_pid=os.getpid(),
         creator_started=procs.start_time(os.getpid()),  # with the pid: tells a reused pid apart
@@ -217,12 +220,12 @@ def start(project: Project, request: StartRequest) -> Job:
         with store.transaction() as tx:  # the claim check, the insert and the folder: one transaction
             claims.acquire(tx, job, patterns, files, force=request.force)
             store.insert_job(job, tx)
+            store.add_event(job.id, "created", {"kind": job.kind.value}, tx=tx)
             os.rename(staging, job_dir)
     except BaseException:
         _remove_tree(staging, trash_first=False)
         _remove_tree(job_dir)
         raise
-    store.add_event(job.id, "created", {"kind": job.kind.value})
     with contextlib.suppress(Exception):  # the log is for people: a failure to write it never stops a job
         agentslog.record_spawn(store, project.root, job, claims=patterns)
     if request.queued:

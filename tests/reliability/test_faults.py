@@ -288,8 +288,9 @@ def test_agent_sigkilled_is_failed_with_its_signal(kind: str, cli: CLI, tmux_soc
     else:
         job_id = cli.ok("exec", "start", "--cmd", "sleep 300").out.strip()
     pane = panes(tmux_socket)[f"codex-agent-{job_id}"]
-    # The agent is the pane's sh wrapper's child: the codex double, or the user's shell running sleep.
-    (agent, *_rest) = procs.descendants(pane.pid)
+    # The agent is the pane process's child: the codex double under the sh wrapper, or the command under
+    # the stream relay (which starts it just after `exec start` returns).
+    (agent, *_rest) = wait_for(lambda: procs.descendants(pane.pid), what="the agent process")
     os.kill(agent, signal.SIGKILL)
     job = cli.wait_status(job_id, ["failed", "completed"])
     assert job["status"] == "failed", job

@@ -121,6 +121,24 @@ ALLOWED_SHELL = {
     "reaches it as positional parameters, never as script text",
     ("jobs.py", "plan_start"): "`exec --cmd` jobs run the user's own command line with their own $SHELL "
     "by design (the option's documented meaning); codex-agent adds nothing to that text",
+    (
+        "oncomplete.py",
+        "run",
+    ): "`--notify-on-complete CMD` is the user's own command line, run by their $SHELL "
+    "like `exec --cmd`; the job's facts reach it only as environment variables",
+    # Argument lists held in a variable (the checker cannot see through the name): each is built as a list.
+    ("agents/streams.py", "relay"): "the command's argument list from the launch spec",
+    ("dashboard/app.py", "action_attach"): "Tmux.attach_argv(): [tmux, (-L socket), attach, -t, session]",
+    ("remote/host_agent.py", "_version_of"): "a fixed [program, --version] list",
+    (
+        "remote/host_agent.py",
+        "_step",
+    ): "fixed pip/venv argument lists; the remote call's JSON arrives on stdin",
+    (
+        "remote/ssh.py",
+        "run",
+    ): "[ssh, options..., destination, --, fixed remote command]; user text goes on stdin",
+    ("remote/ssh.py", "control"): "[ssh, -O, check|exit, options..., destination]",
 }
 SUBPROCESS_FUNCTIONS = {"run", "Popen", "call", "check_call", "check_output"}
 ALWAYS_SHELL = {
