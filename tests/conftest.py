@@ -3,8 +3,10 @@ temporary folders, so the user's tmux, codex and projects are never touched."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import uuid
@@ -74,7 +76,28 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[di
     for key in ("TMUX", "TMUX_PANE", "CODEX_AGENT_STATE_DIR"):
         monkeypatch.delenv(key, raising=False)
     yield values
-    subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, check=False)
+    _stop_everything_of(socket)
+
+
+def _stop_everything_of(socket: str) -> None:
+    """Kill the test's tmux server and every process that still carries its socket in its environment
+    (a plain command's relay outlives the server and may start a queued job, and with it a new server)."""
+    marker = f"CODEX_AGENT_TMUX_SOCKET={socket}".encode()
+    for _attempt in range(5):
+        subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, check=False)
+        survivors = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and int(entry.name) != os.getpid():
+                try:
+                    if marker in (entry / "environ").read_bytes().split(b"\0"):
+                        survivors.append(int(entry.name))
+                except OSError:
+                    continue
+        if not survivors:
+            return
+        for pid in survivors:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
 
 
 @pytest.fixture
