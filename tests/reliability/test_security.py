@@ -209,9 +209,9 @@ def test_no_shell_string_is_built_from_user_text() -> None:
     assert not stale, f"allow-list entries with no shell use any more (remove them): {stale}"
 
 
-def test_the_shell_detector_detects() -> None:
+def test_the_shell_detector_detects(tmp_path: Path) -> None:
     """The checker itself finds each forbidden form (so a clean result means something)."""
-    sample = REPO_ROOT / "tests" / "reliability" / "_shell_sample.py"
+    sample = tmp_path / "shell_sample.py"
     sample.write_text(
         "import os, subprocess\n"
         "def f(text, shell):\n"
@@ -223,10 +223,7 @@ def test_the_shell_detector_detects() -> None:
         "    subprocess.run([shell, '-c', text])\n"
         "    subprocess.run(['ls', text])\n"
     )
-    try:
-        whats = [what for _scope, _line, what in _shell_uses(sample)]
-    finally:
-        sample.unlink()
+    whats = [what for _scope, _line, what in _shell_uses(sample)]
     assert whats.count("shell=True") == 1
     assert whats.count("subprocess.run with a non-list command") == 1
     assert whats.count("subprocess.check_output with a non-list command") == 1
