@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from codex_agent import activity, git, procs
+from codex_agent import activity, agentslog, claims, git, procs, worktrees
 from codex_agent.agents import codex
 from codex_agent.agents.launch import ENV_FIFO, EXIT_FILE, LAUNCH_ERROR, LAUNCH_SPEC
 from codex_agent.errors import AgentError, ConflictError, MissingDependencyError, StateError, UsageError
@@ -184,8 +184,6 @@ def plan_start(project: Project, request: StartRequest, job_id: str = PLACEHOLDE
 
 
 def start(project: Project, request: StartRequest) -> Job:
-    from codex_agent import agentslog, claims  # coordination: only starts need them (reads stay light)
-
     plan = plan_start(project, request)
     store = project.store
     if not store.exists:
@@ -836,8 +834,6 @@ class CleanReport:
 
 def clean(project: Project, *, older_than_ms: int) -> CleanReport:
     """Remove ended jobs older than the cutoff, and this project's sessions that have no job record."""
-    from codex_agent import worktrees
-
     report = CleanReport()
     cutoff = now_ms() - older_than_ms
     reconcile(project, project.store.unfinished_jobs())
