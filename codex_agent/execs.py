@@ -12,7 +12,7 @@ from typing import Any
 
 from codex_agent import jobs
 from codex_agent.agents import streams
-from codex_agent.agents.launch import EXIT_FILE
+from codex_agent.agents.launch import STAMP_FILE
 from codex_agent.errors import ConflictError, NotFoundError, UsageError
 from codex_agent.models import JSON_VERSION, Job, JobKind
 from codex_agent.remote.protocol import MACHINE_ENV
@@ -96,7 +96,7 @@ def logs(
     def ended() -> bool:
         return jobs.get_job(project, job.id).status.is_terminal
 
-    names = frozenset({streams.stream_file(job_dir, stream).name, EXIT_FILE})
+    names = frozenset({streams.stream_file(job_dir, stream).name, STAMP_FILE})
 
     def wait(timeout_s: float) -> None:
         waiting.wait_for_change([job_dir], timeout_s, names)

@@ -13,14 +13,14 @@ import re
 import signal
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from codex_agent import activity, agentslog, claims, git, procs, worktrees
+from codex_agent import agentslog, claims, git, procs, worktrees
 from codex_agent.agents import codex
-from codex_agent.agents.launch import ENV_FIFO, EXIT_FILE, LAUNCH_ERROR, LAUNCH_SPEC
+from codex_agent.agents.launch import ENV_FIFO, LAUNCH_SPEC
 from codex_agent.errors import AgentError, ConflictError, MissingDependencyError, StateError, UsageError
 from codex_agent.models import Job, JobKind, JobStatus, now_ms
 from codex_agent.store import STAGING_DIR_NAME, Store, find_project_root, state_dir_for, write_private_file
@@ -172,18 +172,17 @@ def plan_start(project: Project, request: StartRequest, job_id: str = PLACEHOLDE
     job.reasoning = request.reasoning or settings.reasoning
     job.sandbox = request.sandbox or settings.sandbox
     binary = codex.codex_binary()
-    codex_settings = codex.CodexSettings(job.model, job.reasoning, job.sandbox, settings.approval)
+    codex.require_version(binary)
     job_dir = project.store.job_dir(job.id)
-    if request.kind is JobKind.CODEX_EXEC:
-        return LaunchPlan(job, codex.exec_argv(binary, codex_settings, job_dir, cwd), "stdin", settings)
-    too_big = len(request.prompt.encode("utf-8", errors="surrogateescape")) > codex.MAX_ARGV_PROMPT_BYTES
-    prompt_via = "paste" if too_big else ("argv" if request.prompt else "none")
-    if prompt_via == "paste":
-        _check_pasteable(request.prompt, "prompt")
-    return LaunchPlan(job, codex.tui_argv(binary, codex_settings, job_dir, cwd), prompt_via, settings)
+    prompt_via = "protocol" if request.prompt else "none"
+    return LaunchPlan(job, codex.app_server_argv(binary, job_dir), prompt_via, settings)
 
 
-def start(project: Project, request: StartRequest) -> Job:
+def start(project: Project, request: StartRequest, *, env: Mapping[str, str] | None = None) -> Job:
+    """Record a job and launch its keeper. A queued job's keeper waits in its session for its turn.
+
+    `env` is the environment the job runs with: the caller's own, unless a keeper starts a retry for its
+    submitter."""
     plan = plan_start(project, request)
     store = project.store
     if not store.exists:
@@ -198,25 +197,23 @@ def start(project: Project, request: StartRequest) -> Job:
     files = claims.project_files(project.root) if patterns and not request.force else []
     job_dir = store.job_dir(job.id)
     staging = store.staging_dir(job.id)
-    # The first plan checked everything before anything was written; the command line names the job's folder.
-    argv = plan_start(project, request, job_id=job.id).argv
     job.attrs.update(
         creator_pid=os.getpid(),
         creator_started=procs.start_time(os.getpid()),  # with the pid: tells a reused pid apart
         stall_after_s=job.attrs.get("stall_after_s") or plan.settings.stall_after_s,
-        messages_sent=1 if plan.prompt_via in ("argv", "stdin", "paste") else 0,
         prompt_via=plan.prompt_via,
+        project_root=str(project.root),
     )
     if job.kind.is_codex:
-        job.attrs["codex_home"] = str(codex.codex_home())
+        job.attrs["codex_home"] = str(codex.codex_home(dict(env) if env is not None else None))
     if plan.settings.notify_on_complete and "notify_on_complete" not in job.attrs:
         job.attrs["notify_on_complete"] = plan.settings.notify_on_complete
     base = git.head_commit(cwd)
     if base:
         job.attrs.update(base_commit=base, dirty_at_start=git.dirty_paths(cwd))
     try:
-        # Everything the launcher reads is in place before the record exists: the queue may launch it.
-        _write_job_files(staging, job, argv, plan.prompt_via)
+        # Everything the keeper reads is in place before the record exists.
+        _write_job_files(staging, job, _keeper_spec(job, plan))
         with store.transaction() as tx:  # the claim check, the insert and the folder: one transaction
             claims.acquire(tx, job, patterns, files, force=request.force)
             store.insert_job(job, tx)
@@ -228,61 +225,54 @@ def start(project: Project, request: StartRequest) -> Job:
         raise
     with contextlib.suppress(Exception):  # the log is for people: a failure to write it never stops a job
         agentslog.record_spawn(store, project.root, job, claims=patterns)
-    if request.queued:
-        return job  # pending: the queue launches it (queue.py)
-    launch(project, job)
+    launch(project, job, env=env)
     return job
 
 
-def launch(project: Project, job: Job) -> None:
-    """Start a recorded job's tmux session and hand it our environment; the job becomes running."""
+def _keeper_spec(job: Job, plan: LaunchPlan) -> dict[str, Any]:
+    """What the job's keeper needs to run it (launch.json in the job's folder)."""
+    spec: dict[str, Any] = {"env": {"CODEX_AGENT_JOB_ID": job.id}, "cwd": job.cwd}
+    if job.kind is JobKind.COMMAND:
+        return {**spec, "keeper": "command", "argv": plan.argv}
+    return {
+        **spec,
+        "keeper": "codex",
+        "codex": plan.argv[0],
+        "tui": job.kind is JobKind.CODEX,
+        "prompt_via": plan.prompt_via,
+        "model": job.model,
+        "reasoning": job.reasoning,
+        "sandbox": job.sandbox,
+        "approval": plan.settings.approval,
+        "stall_after_s": job.attrs.get("stall_after_s"),
+    }
+
+
+def launch(project: Project, job: Job, *, env: Mapping[str, str] | None = None) -> None:
+    """Start a recorded job's keeper in its tmux session and hand it the environment; the keeper records
+    the job running (or, when queued, waits for its turn)."""
     store = project.store
     job_dir = store.job_dir(job.id)
-    cwd = Path(job.cwd)
     try:
         project.tmux.new_session(
             job.tmux_session,
-            cwd=cwd,
-            command=[sys.executable, "-m", "codex_agent.agents.launch", str(job_dir)],
+            cwd=Path(job.cwd),
+            command=[sys.executable, "-m", "codex_agent.keeper", str(job_dir)],
             log_path=job_dir / OUTPUT_LOG,
             state_dir=store.state_dir,
         )
-        _hand_over_environment(job_dir / ENV_FIFO)
+        _hand_over_environment(job_dir / ENV_FIFO, os.environ if env is None else env)
     except BaseException as exc:
         _record_failed_start(project, job, exc)
-        _after_changes(project, [job])
         raise
-    job.status = JobStatus.RUNNING
-    job.started_at = now_ms()
-    job.attrs["last_sent_at"] = job.started_at
-    job.attrs["status_basis"] = activity.BASIS_START
-    try:
-        if not store.save_job(job):
-            _copy_into(job, store.get_job(job.id))  # a reader saw the agent end before this was written
-        store.add_event(job.id, "started", {})
-    except StateError:
-        # The agent runs (e.g. the disk filled up just now): the next reader records it as running, as it
-        # does when a `start` dies at this point.
-        pass
-    if job.attrs.get("prompt_via") == "paste":
-        deliver_message(project, job, job.prompt)
 
 
-def _write_job_files(job_dir: Path, job: Job, argv: list[str], prompt_via: str) -> None:
-    """The prompt, the launch spec, the (empty, private) output log and the FIFO for the environment."""
+def _write_job_files(job_dir: Path, job: Job, spec: dict[str, Any]) -> None:
+    """The prompt, the keeper's spec, the (empty, private) output log and the FIFO for the environment."""
     try:
         write_private_file(job_dir / PROMPT_FILE, job.prompt.encode("utf-8", errors="surrogateescape"))
-        spec: dict[str, Any] = {
-            "argv": argv,
-            "prompt_via": "none" if prompt_via == "paste" else prompt_via,
-            "env": {"CODEX_AGENT_JOB_ID": job.id},
-            "streams": job.kind is JobKind.COMMAND,  # stdout and stderr recorded apart (agents/streams.py)
-            "notify_on_complete": bool(job.attrs.get("notify_on_complete")),  # read by the turn hook
-        }
         write_private_file(job_dir / LAUNCH_SPEC, json.dumps(spec).encode())
         write_private_file(job_dir / OUTPUT_LOG, b"")  # tmux appends to it; created here to be private
-        if job.kind is JobKind.CODEX_EXEC:
-            write_private_file(job_dir / codex.LAST_MESSAGE_FILE, b"")  # codex rewrites it, mode kept
         os.mkfifo(job_dir / ENV_FIFO, 0o600)
     except OSError as exc:
         full = exc.errno == errno.ENOSPC
@@ -299,19 +289,20 @@ def _record_failed_start(project: Project, job: Job, exc: BaseException) -> None
     job.completed_at = now_ms()
     with contextlib.suppress(Exception):
         project.store.save_job(job)
+        project.store.add_event(job.id, "ended", {"status": "failed", "exit_code": None, "error": job.error})
 
 
-def _hand_over_environment(fifo: Path) -> None:
-    """Give the launcher our environment through its FIFO: secrets never touch the disk.
+def _hand_over_environment(fifo: Path, env: Mapping[str, str]) -> None:
+    """Give the keeper its environment through its FIFO: secrets never touch the disk.
 
-    Opening a FIFO for writing blocks until the launcher opens it for reading, which also tells us the
-    launcher is alive. An alarm bounds the wait.
+    Opening a FIFO for writing blocks until the keeper opens it for reading, which also tells us the
+    keeper is alive. An alarm bounds the wait.
     """
 
     def on_alarm(signum: int, frame: object) -> None:
         raise TimeoutError
 
-    payload = json.dumps(dict(os.environ)).encode("utf-8", errors="surrogateescape")
+    payload = json.dumps(dict(env)).encode("utf-8", errors="surrogateescape")
     previous = signal.signal(signal.SIGALRM, on_alarm)
     signal.alarm(ENV_HANDOVER_TIMEOUT_S)
     try:
@@ -319,13 +310,11 @@ def _hand_over_environment(fifo: Path) -> None:
             handle.write(payload)
     except TimeoutError:
         raise AgentError(
-            f"the job's launcher did not start within {ENV_HANDOVER_TIMEOUT_S}s",
+            f"the job's keeper did not start within {ENV_HANDOVER_TIMEOUT_S}s",
             "check `codex-agent capture` of the job and that this Python can run `-m codex_agent`",
         ) from None
     except BrokenPipeError:
-        raise AgentError(
-            "the job's launcher exited before it was ready", "see `codex-agent output`"
-        ) from None
+        raise AgentError("the job's keeper exited before it was ready", "see `codex-agent output`") from None
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
@@ -335,132 +324,60 @@ def _hand_over_environment(fifo: Path) -> None:
 
 
 def reconcile(project: Project, jobs: Sequence[Job]) -> None:
-    """Bring recorded state in line with tmux and the agents' own records, in place. One tmux call."""
+    """Notice jobs whose keeper is gone without recording an end: the one write a read may make.
+
+    A live job's state is its keeper's to write; a read only looks at tmux (one call for all jobs), and
+    records `lost` (or `failed`, for a start that died) where nobody is left to record the end."""
     unfinished = [job for job in jobs if not job.status.is_terminal]
     if not unfinished:
         return
-    # A job whose exit is recorded needs no tmux call: waits that wake on an exit record return sooner.
-    ended = all(
-        job.status is not JobStatus.PENDING and _read_exit_code(project.job_dir(job)) is not None
-        for job in unfinished
-    )
-    panes = {} if ended else project.tmux.panes()
-    moved: list[Job] = []
+    panes = project.tmux.panes()
     for job in unfinished:
-        before, status_before = job.updated_at, job.status
-        changed = _reconcile_one(project, job, panes.get(job.tmux_session))
-        if changed and not project.store.save_job(job, expected_updated_at=before):
+        ending = _orphaned(job, panes.get(job.tmux_session))
+        if ending is None:
+            continue
+        before = job.updated_at
+        status, error = ending
+        job.status = status
+        job.error = error
+        job.completed_at = now_ms()
+        job.attrs["status_basis"] = "tmux"
+        job.attrs.pop("attention", None)
+        job.attrs.pop("question", None)
+        if project.store.save_job(job, expected_updated_at=before):
+            project.store.add_event(
+                job.id, "ended", {"status": status.value, "exit_code": None, "error": error}
+            )
+        else:
             _copy_into(job, project.store.get_job(job.id))  # someone else got there first: theirs stands
-        elif changed and job.status is not status_before:
-            moved.append(job)
-    _after_changes(project, moved)
 
 
-def _after_changes(project: Project, moved: list[Job]) -> None:
-    """Jobs whose status this process recorded a change of: log their ends, retry, advance the queue.
+def _orphaned(job: Job, pane: PaneState | None) -> tuple[JobStatus, str] | None:
+    """(status, why) for a job nobody is left to end; None while its keeper (or its starter) lives."""
+    if pane is not None and not pane.dead:
+        return None
+    if pane is not None:
+        code = pane.dead_status
+        how = f"exit status {code}" if code is not None and code < 128 else _signal_name(code)
+        return JobStatus.LOST, f"its keeper ended without recording an end ({how})"
+    if job.status is JobStatus.PENDING and not job.attrs.get("queued"):
+        if _alive(job.attrs.get("creator_pid"), job.attrs.get("creator_started")):
+            return None  # its session is being made
+        return JobStatus.FAILED, "start was interrupted before the agent ran"
+    return JobStatus.LOST, "its tmux session vanished without an end record"
 
-    The queue is built on this module, so it is imported here, when needed.
-    """
-    if moved:
-        from codex_agent import queue
 
-        queue.after_changes(project, moved)
+def _signal_name(code: int | None) -> str:
+    if code is None:
+        return "unknown exit status"
+    with contextlib.suppress(ValueError):
+        return f"killed by {signal.Signals(code - 128).name}"
+    return f"exit status {code}"
 
 
 def _copy_into(target: Job, source: Job) -> None:
     for item in dataclasses.fields(Job):
         setattr(target, item.name, getattr(source, item.name))
-
-
-def _reconcile_one(project: Project, job: Job, pane: PaneState | None) -> bool:
-    """Returns True when the record changed."""
-    job_dir = project.job_dir(job)
-    exit_code = _read_exit_code(job_dir)
-    if job.status is JobStatus.PENDING and exit_code is None and (pane is None or not pane.dead):
-        if job.attrs.get("queued"):
-            return False  # waiting in the queue: launched when its turn comes (queue.py)
-        # Still starting, unless its creator died: then the start can never finish by itself.
-        if _alive(job.attrs.get("creator_pid"), job.attrs.get("creator_started")):
-            return False
-        if pane is not None and not (job_dir / ENV_FIFO).exists():
-            job.status = JobStatus.RUNNING  # the launcher got its environment; only the record lagged
-            job.started_at = job.started_at or now_ms()
-            return True
-        if pane is not None:
-            # The launcher waits for an environment that its dead creator will never hand over.
-            _stop_processes(project, job)
-        _finish(
-            project,
-            job,
-            JobStatus.FAILED,
-            error="start was interrupted before the agent ran",
-            basis=activity.BASIS_START,
-        )
-        return True
-    if exit_code is not None:
-        status = JobStatus.COMPLETED if exit_code == 0 else JobStatus.FAILED
-        _finish(
-            project,
-            job,
-            status,
-            exit_code=exit_code,
-            error=_exit_error(job_dir, exit_code),
-            basis=activity.BASIS_EXIT,
-        )
-        return True
-    if pane is None:
-        _finish(project, job, JobStatus.LOST, error="its tmux session vanished without an exit record")
-        return True
-    if pane.dead:
-        code = pane.dead_status if pane.dead_status is not None else -1
-        _finish(project, job, JobStatus.FAILED, exit_code=code, error=_exit_error(job_dir, code))
-        return True
-    changed = _refresh_turns(project, job) if job.kind is JobKind.CODEX else False
-    changed = activity.assess(job, job_dir, pane, project.tmux) or changed
-    if job.kind is JobKind.CODEX:
-        changed = _check_first_run_screen(project, job) or changed
-    return changed
-
-
-FIRST_RUN_GRACE_MS = 1000
-
-
-def _check_first_run_screen(project: Project, job: Job) -> bool:
-    """A TUI that has not begun its session may be stopped at a first-run question (trust, login).
-
-    The screen is read only in that window (no rollout yet), so steady-state reads stay one tmux call.
-    """
-    if job.thread_id or now_ms() - (job.started_at or job.created_at) < FIRST_RUN_GRACE_MS:
-        return False
-    blocked = codex.blocking_screen(project.tmux.capture(job.tmux_session, lines=60, ansi=False))
-    if blocked is None:
-        return False
-    question, hint = blocked
-    attention = f"{question}; {hint.replace('ID', job.id)}"
-    if job.status is JobStatus.NEEDS_INPUT and job.attrs.get("attention") == attention:
-        return False
-    job.status = JobStatus.NEEDS_INPUT
-    job.attrs["attention"] = attention
-    job.attrs["status_basis"] = activity.BASIS_SCREEN
-    return True
-
-
-def _exit_error(job_dir: Path, code: int) -> str | None:
-    if code == 0:
-        return None
-    with contextlib.suppress(OSError):
-        return (job_dir / LAUNCH_ERROR).read_text().strip()
-    if code > 128:
-        with contextlib.suppress(ValueError):
-            return f"killed by signal {signal.Signals(code - 128).name}"
-    return f"exited with code {code}"
-
-
-def _read_exit_code(job_dir: Path) -> int | None:
-    try:
-        return int((job_dir / EXIT_FILE).read_text().strip())
-    except (OSError, ValueError):
-        return None
 
 
 def _alive(pid: object, started: object = None) -> bool:
@@ -474,160 +391,25 @@ def _alive(pid: object, started: object = None) -> bool:
     return not isinstance(started, int) or procs.start_time(pid) in (started, None)
 
 
-def _refresh_turns(project: Project, job: Job) -> bool:
-    """Is a TUI agent working on a turn, or idle and waiting for a message?
-
-    From codex's records, never the screen (its input box looks the same during a turn): the rollout's
-    `task_started` / `task_complete` events, compared with the time of our last message to it. A message
-    sent mid-turn joins that turn, so counting messages against turns would not do. Without a rollout yet,
-    the notify hook's turns are counted instead.
-    """
-    job_dir = project.job_dir(job)
-    rollout = _rollout_path(project, job)
-    # What the answer depends on: codex's two records, and when we last sent the agent a message.
-    sizes = [_size(job_dir / "turns.jsonl"), _size(rollout) if rollout else 0, job.attrs.get("last_sent_at")]
-    if sizes == job.attrs.get("record_sizes"):
-        return False
-    job.attrs["record_sizes"] = sizes
-    turns, info = _absorb_codex_results(project, job)
-    last_sent = int(job.attrs.get("last_sent_at") or job.started_at or 0)
-    if info is not None and (info.turns_started or info.turns_completed):
-        # Turns begun by an earlier process of a resumed job and never finished do not count.
-        started = info.turns_started - int(job.attrs.get("abandoned_turns", 0))
-        answered = (info.last_completed_ms or 0) >= last_sent
-        idle = started <= info.turns_completed and answered
-        job.attrs["turns_completed"] = info.turns_completed
-        job.attrs["turns_basis"] = activity.BASIS_ROLLOUT
-    else:
-        idle = len(turns) >= int(job.attrs.get("messages_sent", 0))
-        job.attrs["turns_completed"] = len(turns)
-        job.attrs["turns_basis"] = activity.BASIS_HOOK
-    job.attrs["turn_idle"] = idle
-    job.attrs["turns_started"] = info.turns_started if info else 0
-    job.attrs["rollout_path"] = str(rollout) if rollout else None
-    job.attrs["context_exhausted"] = activity.context_problem(rollout)
-    if turns:
-        job.attrs["last_turn_at"] = turns[-1].at
-    job.status = JobStatus.IDLE if idle else JobStatus.RUNNING
-    return True
-
-
-def _size(path: Path) -> int:
+def read_prompt(job_dir: Path, job: Job) -> str:
+    """The task as given, from the job's folder (the record may carry only its beginning)."""
     try:
-        return path.stat().st_size
+        return (job_dir / PROMPT_FILE).read_bytes().decode("utf-8", errors="surrogateescape")
     except OSError:
-        return 0
+        return job.prompt
 
 
-def _rollout_path(project: Project, job: Job, turns: list[codex.Turn] | None = None) -> Path | None:
-    """The job's session file. The TUI's notify hook also reports a side thread (the one that names the
-    session) which has no rollout: the job's thread is the one that has a rollout file."""
-    home = Path(job.attrs.get("codex_home") or codex.codex_home())
-    if job.thread_id:
-        found = codex.find_rollout(home, job.thread_id)
-        if found is not None:
-            return found
-    reported = turns if turns is not None else codex.read_turns(project.job_dir(job))
-    for thread in dict.fromkeys(turn.thread_id for turn in reported if turn.thread_id):
-        found = codex.find_rollout(home, thread)
-        if found is not None:
-            job.thread_id = thread
-            return found
-    if job.kind is JobKind.CODEX_EXEC and not job.thread_id:
-        head = _read_head(project.job_dir(job) / OUTPUT_LOG)
-        job.thread_id = codex.thread_from_exec_output(head)
-        return codex.find_rollout(home, job.thread_id) if job.thread_id else None
-    unreported = job.attrs.get("unreported_message")
-    if job.kind is not JobKind.CODEX or not unreported or job.started_at is None:
-        return None
-    taken = {
-        other.thread_id
-        for other in project.store.list_jobs(limit=200)
-        if other.thread_id and other.id != job.id
-    }
-    found = codex.discover_rollout(home, job.cwd, job.started_at, taken, unreported)
-    if found is not None:
-        job.thread_id = codex.read_rollout(found).thread_id
-    return found
-
-
-def _read_head(path: Path, limit: int = 16384) -> str:
-    try:
-        with path.open("rb") as handle:
-            return strip_ansi(handle.read(limit)).decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def _absorb_codex_results(project: Project, job: Job) -> tuple[list[codex.Turn], codex.RolloutInfo | None]:
-    """Thread id, last message, tokens and files, from codex's own records."""
-    job_dir = project.job_dir(job)
-    reported = codex.read_turns(job_dir)
-    rollout = _rollout_path(project, job, reported)
-    turns = [turn for turn in reported if turn.thread_id == job.thread_id] if job.thread_id else reported
-    if turns and turns[-1].last_message:
-        job.summary = turns[-1].last_message
-    if job.kind is JobKind.CODEX_EXEC:
-        job.summary = codex.read_last_message(job_dir) or job.summary
-    info = codex.read_rollout(rollout) if rollout else None
-    if info is not None:
-        job.tokens = info.tokens or job.tokens
-        if info.last_message and info.turns_completed > len(turns):
-            job.summary = info.last_message  # a turn the hook could not report
-        job.summary = job.summary or info.last_message
-        if info.errors:
-            job.attrs["codex_errors"] = info.errors[-5:]
-    files = git.changed_since(
-        Path(job.cwd), job.attrs.get("base_commit"), job.attrs.get("dirty_at_start", [])
-    )
-    if files is None and info is not None:
-        files = info.patched_files
-    job.files_modified = files
-    return turns, info
-
-
-def _finish(
-    project: Project,
-    job: Job,
-    status: JobStatus,
-    *,
-    exit_code: int | None = None,
-    error: str | None = None,
-    basis: str = activity.BASIS_TMUX,
-) -> None:
-    job.status = status
-    job.attrs["status_basis"] = basis
-    job.attrs.pop("attention", None)
-    job.exit_code = exit_code if exit_code is not None else job.exit_code
-    job.error = error if status is not JobStatus.COMPLETED else None
-    exit_file = project.job_dir(job) / EXIT_FILE
-    try:
-        job.completed_at = int(exit_file.stat().st_mtime * 1000)
-    except OSError:
-        job.completed_at = now_ms()
-    if job.kind.is_codex:
-        _absorb_codex_results(project, job)
-    else:
-        job.summary = _last_output_line(project.job_dir(job) / OUTPUT_LOG)
-        files = git.changed_since(
-            Path(job.cwd), job.attrs.get("base_commit"), job.attrs.get("dirty_at_start", [])
-        )
-        job.files_modified = files
-    with contextlib.suppress(Exception):
-        project.store.add_event(job.id, "ended", {"status": status.value, "exit_code": job.exit_code})
-
-
-def _last_output_line(log: Path, limit: int = 300) -> str | None:
+def tail_lines(job_dir: Path, count: int, *, limit: int = 300) -> list[str]:
+    """The last non-empty lines of the job's output, escape sequences removed."""
+    log = job_dir / OUTPUT_LOG
     try:
         with log.open("rb") as handle:
-            handle.seek(max(0, log.stat().st_size - 8192))
+            handle.seek(max(0, log.stat().st_size - 16384))
             tail = strip_ansi(handle.read())
     except OSError:
-        return None
-    for line in reversed(tail.decode(errors="replace").splitlines()):
-        if line.strip():
-            return line.strip()[:limit]
-    return None
+        return []
+    lines = [line.strip()[:limit] for line in tail.decode(errors="replace").splitlines() if line.strip()]
+    return lines[-count:]
 
 
 # --- reading -----------------------------------------------------------------------------------------
@@ -680,64 +462,40 @@ def strip_ansi(data: bytes) -> bytes:
 # --- acting ------------------------------------------------------------------------------------------
 
 
-def deliver_message(project: Project, job: Job, text: str, *, ready_timeout_s: float = 60) -> None:
-    """Paste `text` into a TUI agent as one bracketed paste and submit it."""
-    _check_prompt(text, "message")
-    _check_pasteable(text)
-    if (
-        not job.thread_id
-        and len(text.encode("utf-8", errors="surrogateescape")) > codex.MAX_ARGV_PROMPT_BYTES
-    ):
-        # Codex cannot hand a message this large to the notify hook: find the thread by its rollout instead.
-        job.attrs["unreported_message"] = text[:200]
-        project.store.save_job(job)
-    wait_until_ready(project, job, timeout_s=ready_timeout_s)
-    project.tmux.paste(job.tmux_session, text.encode("utf-8", errors="surrogateescape"))
-    project.tmux.send_keys(job.tmux_session, "Enter")
-
-
-def wait_until_ready(project: Project, job: Job, *, timeout_s: float) -> None:
-    """Wait until the TUI shows its composer (it cannot take a paste before)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        screen = project.tmux.capture(job.tmux_session, lines=60, ansi=False)
-        if any(marker in screen for marker in codex.COMPOSER_MARKERS):
-            return
-        if time.monotonic() > deadline:
-            raise AgentError(
-                f"job {job.id}: the codex TUI did not show its input box within {timeout_s:.0f}s",
-                f"look at the pane: codex-agent capture {job.id}",
-            )
-        time.sleep(0.05)
+KILL_GRACE_S = 15.0  # how long the keeper has to stop the turn and record the end
 
 
 def kill(project: Project, job_id: str) -> Job:
+    """Ask the job's keeper to stop the turn and end the job; where no keeper answers, end it here."""
+    from codex_agent import waiting
+    from codex_agent.keeper import control
+
     job = get_job(project, job_id)
-    while not job.status.is_terminal:
-        before = job.updated_at
-        job.status = JobStatus.KILLED
-        job.completed_at = now_ms()
-        job.error = "killed by request"
-        job.attrs["status_basis"] = activity.BASIS_KILL
-        job.attrs.pop("attention", None)
-        # Record first, then kill: a reader in between sees "killed", never "lost".
-        if project.store.save_job(job, expected_updated_at=before):
-            break
-        job = get_job(project, job.id)  # changed meanwhile (a reader reconciled it): look again
-    else:
-        # Already ended. An interrupted earlier kill may have left its session (or the agent) behind.
-        pane = project.tmux.panes().get(job.tmux_session)
-        if pane is not None and (job.status is JobStatus.KILLED or not pane.dead):
+    if job.status.is_terminal:
+        # An interrupted earlier kill may have left the agent behind, and an ended job its dead pane.
+        if job.tmux_session in project.tmux.panes():
             _stop_processes(project, job)
         return job
+    try:
+        control.ask(project.job_dir(job), {"op": "kill"}, timeout_s=KILL_GRACE_S)
+        ended = waiting.wait_for_end(project, job.id, timeout_s=KILL_GRACE_S)
+    except (AgentError, ConflictError):
+        ended = None  # no keeper answers: a queued job, or a keeper that died
+    if ended is None:
+        _record_kill(project, job.id)
     _stop_processes(project, job)
-    if job.kind.is_codex:
-        with contextlib.suppress(Exception):
-            _absorb_codex_results(project, job)
-            project.store.save_job(job)
-    project.store.add_event(job.id, "killed", {})
-    _after_changes(project, [job])
-    return job
+    return project.store.get_job(job.id)
+
+
+def _record_kill(project: Project, job_id: str) -> None:
+    from codex_agent.keeper.after_end import after_end
+    from codex_agent.keeper.record import Ending, Recorder
+
+    recorder = Recorder(project.store, job_id)
+    if project.store.get_job(job_id).status.is_terminal:
+        return
+    job = recorder.ended(Ending(JobStatus.KILLED, None, "killed by request"))
+    after_end(recorder, job, None)
 
 
 def _stop_processes(project: Project, job: Job) -> None:

@@ -128,14 +128,27 @@ def _migration_2(db: sqlite3.Connection) -> None:
     )
 
 
+def _migration_3(db: sqlite3.Connection) -> None:
+    """Whether a pending job waits in the queue: a column of its own, kept from the record's attrs."""
+    _run_script(
+        db,
+        """
+        ALTER TABLE jobs ADD COLUMN queued INTEGER NOT NULL DEFAULT 0;
+        UPDATE jobs SET queued = 1 WHERE status = 'pending' AND json_extract(attrs, '$.queued') = 1;
+        CREATE INDEX jobs_queued ON jobs (queued) WHERE queued = 1
+        """,
+    )
+
+
 # Applied in order; the database's PRAGMA user_version is the number applied so far. Append, never edit.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1, _migration_2]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1, _migration_2, _migration_3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _JOB_COLUMNS = (
     "id, kind, status, prompt, cwd, model, reasoning, sandbox, created_at, started_at, completed_at, "
-    "exit_code, thread_id, error, parent_session, summary, tokens, files_modified, updated_at, attrs"
+    "exit_code, thread_id, error, parent_session, summary, tokens, files_modified, updated_at, attrs, queued"
 )
+_COLUMN_COUNT = _JOB_COLUMNS.count(",") + 1
 
 
 def _row_to_job(row: Sequence[Any]) -> Job:
@@ -203,6 +216,7 @@ def _job_row_values(job: Job) -> tuple[Any, ...]:
         json.dumps(job.files_modified) if job.files_modified is not None else None,
         job.updated_at,
         json.dumps(job.attrs, sort_keys=True),
+        int(job.status is JobStatus.PENDING and bool(job.attrs.get("queued"))),
     )
 
 
@@ -348,7 +362,7 @@ class Store:
 
     def insert_job(self, job: Job, tx: sqlite3.Connection | None = None) -> None:
         job.updated_at = now_ms()
-        placeholders = ", ".join("?" * 20)
+        placeholders = ", ".join("?" * _COLUMN_COUNT)
         sql = f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({placeholders})"
         if tx is not None:
             tx.execute(sql, _job_to_row(job))
@@ -356,21 +370,22 @@ class Store:
         with self.transaction() as db:
             db.execute(sql, _job_to_row(job))
 
-    def save_job(self, job: Job, *, expected_updated_at: int | None = None) -> bool:
+    def save_job(
+        self, job: Job, *, expected_updated_at: int | None = None, tx: sqlite3.Connection | None = None
+    ) -> bool:
         """Write the whole record. With `expected_updated_at`, only if nobody changed it meanwhile."""
         previous = job.updated_at if expected_updated_at is None else expected_updated_at
         job.updated_at = max(now_ms(), previous + 1)
         row = _job_to_row(job)
         assignments = ", ".join(f"{name.strip()} = ?" for name in _JOB_COLUMNS.split(",")[1:])
+        sql = f"UPDATE jobs SET {assignments} WHERE id = ? AND updated_at = ?"
+        if tx is not None:
+            return tx.execute(sql, (*row[1:], job.id, previous)).rowcount == 1
         with self.transaction() as db:
-            cursor = db.execute(
-                f"UPDATE jobs SET {assignments} WHERE id = ? AND updated_at = ?",
-                (*row[1:], job.id, previous),
-            )
-            return cursor.rowcount == 1
+            return db.execute(sql, (*row[1:], job.id, previous)).rowcount == 1
 
-    def get_job(self, job_id: str) -> Job:
-        db = self._require_db()
+    def get_job(self, job_id: str, tx: sqlite3.Connection | None = None) -> Job:
+        db = tx or self._require_db()
         with _state_errors("read the state database"):
             row = db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
@@ -395,6 +410,37 @@ class Store:
 
     def find_job(self, text: str) -> Job:
         return self.get_job(self.resolve_id(text))
+
+    def find_job_or_none(self, job_id: str) -> Job | None:
+        try:
+            return self.get_job(job_id)
+        except NotFoundError:
+            return None
+
+    def count_jobs(self, statuses: Sequence[JobStatus], tx: sqlite3.Connection | None = None) -> int:
+        db = tx or self._require_db()
+        sql = f"SELECT count(*) FROM jobs WHERE status IN ({', '.join('?' * len(statuses))})"
+        with _state_errors("read the state database"):
+            return int(db.execute(sql, [status.value for status in statuses]).fetchone()[0])
+
+    def count_starting(self, tx: sqlite3.Connection | None = None) -> int:
+        """Pending jobs that are not waiting in the queue: being launched, so they hold a slot already."""
+        db = tx or self._require_db()
+        with _state_errors("read the state database"):
+            row = db.execute("SELECT count(*) FROM jobs WHERE status = 'pending' AND queued = 0").fetchone()
+        return int(row[0])
+
+    def queued_jobs(self, tx: sqlite3.Connection | None = None) -> list[Job]:
+        """Jobs waiting in the queue, earliest first."""
+        if tx is None and self._db is None:
+            return []
+        db = tx or self._require_db()
+        sql = f"SELECT {_JOB_COLUMNS} FROM jobs WHERE queued = 1 ORDER BY created_at, id"
+        with _state_errors("read the state database"):
+            return [_row_to_job(row) for row in db.execute(sql)]
+
+    def has_queued(self) -> bool:
+        return bool(self._db is not None and self.queued_jobs())
 
     def list_jobs(
         self, *, limit: int | None = None, statuses: Sequence[JobStatus] | None = None

@@ -12,7 +12,7 @@ import os
 import re
 import shlex
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,8 +80,8 @@ class Tmux:
         self.binary = binary
 
     @classmethod
-    def from_env(cls) -> Tmux:
-        return cls(os.environ.get(SOCKET_ENV) or None)
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Tmux:
+        return cls((os.environ if env is None else env).get(SOCKET_ENV) or None)
 
     @property
     def base_argv(self) -> list[str]:

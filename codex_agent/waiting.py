@@ -1,9 +1,8 @@
 """Waiting for jobs without polling loops: wake on file-system events (inotify through watchfiles).
 
-A job's end shows up as its exit record being written; a TUI turn's end as a line in `turns.jsonl` (and in the
-rollout file); new output as the output log growing. A tmux session that vanishes writes nothing, so each
-wait also re-checks tmux at a slow safety interval, and a status that changes with time alone (`stalled`)
-is re-checked when its threshold comes due.
+Every change of a job's state is written by its keeper, which then replaces `state.stamp` in the job's
+folder: that file is what waits watch. A tmux session that vanishes (its keeper gone with it) writes nothing,
+so each wait also re-checks tmux at a slow safety interval.
 
 One watcher is set up before the first read of the state and kept for the whole wait, so a change that
 happens between two reads is never missed (the watcher queues it).
@@ -17,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from codex_agent import jobs
-from codex_agent.agents.launch import EXIT_FILE
-from codex_agent.agents.notify import TURNS_FILE
+from codex_agent.agents.launch import STAMP_FILE
 from codex_agent.models import Job
 
 SAFETY_RECHECK_S = 1.0
-WATCHED_NAMES = frozenset({EXIT_FILE, TURNS_FILE})
+WATCHED_NAMES = frozenset({STAMP_FILE})
 STEP_MS = 2  # how often the watcher's own thread looks at its event queue: the wake-up latency
 
 

@@ -1,8 +1,8 @@
-"""Driving the Codex CLI: the command lines we build, and what codex tells us back.
+"""The Codex CLI as codex-agent runs it: which binary, which version, the two command lines of a job (its
+private app-server, and the TUI as a client of it), and codex's own config (trusted folders).
 
-What codex tells us comes from codex itself, never from the screen: the notify hook (one line per finished
-turn in `turns.jsonl`), the session ("rollout") file under `$CODEX_HOME/sessions/`, and for `codex exec` the
-last-message file. The command lines are accepted by codex-cli 0.169 (see docs/codex.md).
+What codex does is read from its app-server protocol by the job's keeper (keeper/codex_run.py), never from
+the screen. See docs/codex.md.
 """
 
 from __future__ import annotations
@@ -10,15 +10,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
-from codex_agent.agents.notify import TURNS_FILE
+from codex_agent.agents.launch import socket_path
 from codex_agent.errors import MissingDependencyError, UsageError
-from codex_agent.models import Tokens
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -27,10 +22,6 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 CODEX_BIN_ENV = "CODEX_AGENT_CODEX_BIN"
 CODEX_INSTALL_HINT = "install the Codex CLI (npm install -g @openai/codex) or set CODEX_AGENT_CODEX_BIN"
-LAST_MESSAGE_FILE = "last_message.txt"
-# One argv value may not exceed 128 KiB on Linux; larger TUI prompts are pasted once the TUI is up.
-MAX_ARGV_PROMPT_BYTES = 100_000
-_PATCH_MARKERS = ("*** Add File: ", "*** Update File: ", "*** Delete File: ", "*** Move to: ")
 
 
 def codex_binary() -> str:
@@ -61,239 +52,70 @@ def _toml_string(text: str) -> str:
     return json.dumps(text, ensure_ascii=True)
 
 
-def notify_override(job_dir: Path) -> str:
-    program = [sys.executable, "-m", "codex_agent.agents.notify", str(job_dir)]
-    return "notify=[" + ", ".join(_toml_string(part) for part in program) + "]"
+APP_SOCKET = "app.sock"  # the job's own app-server listens there (agents/launch.socket_path)
+MIN_VERSION = (0, 169, 0)  # the oldest codex whose app-server and `--remote` TUI codex-agent was checked with
 
 
-@dataclass(slots=True)
-class CodexSettings:
-    model: str
-    reasoning: str
-    sandbox: str
-    approval: str = "never"
-    extra_config: list[str] = field(default_factory=list)  # more `-c key=value` overrides
+def app_server_argv(codex: str, job_dir: Path) -> list[str]:
+    """The job's private app-server. Thread settings (model, sandbox, approvals) go through the protocol."""
+    return [codex, "app-server", "--listen", f"unix://{socket_path(job_dir, APP_SOCKET)}"]
 
 
-def _common_flags(settings: CodexSettings, job_dir: Path, cwd: Path) -> list[str]:
-    flags = [
-        "-c", notify_override(job_dir),
-        "-c", f"model_reasoning_effort={_toml_string(settings.reasoning)}",
-        "-m", settings.model,
-        "-s", settings.sandbox,
-        "-C", str(cwd),
-    ]  # fmt: skip
-    for override in settings.extra_config:
-        flags += ["-c", override]
-    return flags
-
-
-def tui_argv(codex: str, settings: CodexSettings, job_dir: Path, cwd: Path) -> list[str]:
-    """The interactive TUI. The prompt is appended by the launcher (or pasted, when too large)."""
+def tui_argv(codex: str, job_dir: Path, thread_id: str) -> list[str]:
+    """The real TUI as a client of the job's app-server, on the job's thread."""
     return [
         codex,
-        *_common_flags(settings, job_dir, cwd),
-        "-a", settings.approval,
-        "--no-alt-screen",  # inline mode keeps the conversation in the pane's scrollback for `capture`
-        "--no-daemon",  # no background server that would outlive the job
-    ]  # fmt: skip
+        "--remote",
+        f"unix://{socket_path(job_dir, APP_SOCKET)}",
+        "--no-alt-screen",
+        "resume",
+        thread_id,
+    ]
 
 
-def exec_argv(codex: str, settings: CodexSettings, job_dir: Path, cwd: Path) -> list[str]:
-    """`codex exec --json`, prompt on stdin (`-`): no size limit."""
-    return [
-        codex,
-        "exec",
-        "--json",
-        *_common_flags(settings, job_dir, cwd),
-        "--skip-git-repo-check",
-        "--color", "never",
-        "-o", str(job_dir / LAST_MESSAGE_FILE),
-        "-",
-    ]  # fmt: skip
+def parse_version(text: str) -> tuple[int, int, int] | None:
+    """(0, 171, 0) from `codex --version` output such as "codex-cli 0.171.0"."""
+    import re
+
+    found = re.search(r"(\d+)\.(\d+)\.(\d+)", text)
+    return (int(found[1]), int(found[2]), int(found[3])) if found else None
 
 
-# --- what codex tells us back ---------------------------------------------------------------------------
+def version_of(binary: str) -> str:
+    """What `codex --version` prints; MissingDependencyError when it cannot be run."""
+    import subprocess
 
-
-@dataclass(slots=True)
-class Turn:
-    at: int
-    thread_id: str | None
-    last_message: str | None
-    cwd: str | None
-
-
-def read_turns(job_dir: Path) -> list[Turn]:
-    """Every finished turn reported by the notify hook, oldest first."""
     try:
-        text = (job_dir / TURNS_FILE).read_text(errors="replace")
-    except FileNotFoundError:
-        return []
-    turns = []
-    for line in text.splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue  # a line cut short by a crash; the next turn writes a whole one
-        payload = record.get("payload") or {}
-        turns.append(
-            Turn(
-                at=int(record.get("at", 0)),
-                thread_id=payload.get("thread-id"),
-                last_message=payload.get("last-assistant-message"),
-                cwd=payload.get("cwd"),
-            )
+        result = subprocess.run([binary, "--version"], capture_output=True, timeout=20, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise MissingDependencyError(f"{binary} --version failed: {exc}", CODEX_INSTALL_HINT) from None
+    text = result.stdout.decode(errors="replace").strip()
+    if result.returncode != 0 or not text:
+        raise MissingDependencyError(
+            f"{binary} --version failed (exit {result.returncode})", CODEX_INSTALL_HINT
         )
-    return turns
+    return text
 
 
-def find_rollout(home: Path, thread_id: str) -> Path | None:
-    """The session file of a thread: sessions/YYYY/MM/DD/rollout-<time>-<thread>.jsonl."""
-    sessions = home / "sessions"
-    if not sessions.is_dir():
-        return None
-    matches = sorted(sessions.glob(f"*/*/*/rollout-*{thread_id}.jsonl"))
-    return matches[-1] if matches else None
+def require_version(binary: str) -> str:
+    """The version text of a codex new enough for codex-agent; MissingDependencyError otherwise."""
+    text = version_of(binary)
+    problem = check_version(text)
+    if problem is not None:
+        raise MissingDependencyError(problem, "upgrade it: npm install -g @openai/codex@latest")
+    return text
 
 
-def discover_rollout(home: Path, cwd: str, started_ms: int, taken: set[str], message: str) -> Path | None:
-    """The rollout of a session in `cwd`, begun after `started_ms`, that holds `message`, and that no other
-    job has claimed.
-
-    Used only when the notify hook could not tell us the thread: codex cannot run the hook once a message of
-    the thread is larger than one argv value may be (the payload repeats every message so far).
-    """
-    sessions = home / "sessions"
-    if not sessions.is_dir():
-        return None
-    head = message.strip()[:120]
-    needles = {json.dumps(head)[1:-1], json.dumps(head, ensure_ascii=False)[1:-1]}
-    for path in sorted(sessions.glob("*/*/*/rollout-*.jsonl")):
-        try:
-            if path.stat().st_mtime * 1000 < started_ms - 2000:
-                continue
-            with path.open("r", errors="replace") as handle:
-                first = json.loads(handle.readline() or "{}")
-                payload = first.get("payload") or {}
-                if (
-                    first.get("type") != "session_meta"
-                    or payload.get("cwd") != cwd
-                    or payload.get("id") in taken
-                ):
-                    continue
-                if any(any(needle in line for needle in needles) for line in handle):
-                    return path
-        except (OSError, ValueError):
-            continue
+def check_version(text: str) -> str | None:
+    """Why this codex cannot be used (one line), or None when it is new enough."""
+    version = parse_version(text)
+    if version is None:
+        return f"cannot tell the version of codex from {text.strip()[:80]!r}"
+    if version < MIN_VERSION:
+        shown = ".".join(map(str, version))
+        need = ".".join(map(str, MIN_VERSION))
+        return f"codex {shown} is too old: codex-agent needs {need} or newer (its app-server protocol)"
     return None
-
-
-def thread_from_exec_output(text: str) -> str | None:
-    """`codex exec --json` announces its thread on its first line: {"type":"thread.started","thread_id":…}."""
-    for line in text.splitlines()[:20]:
-        if '"thread.started"' in line:
-            start = line.find("{")
-            try:
-                event = json.loads(line[start:])
-            except ValueError:
-                continue
-            if isinstance(event, dict) and isinstance(event.get("thread_id"), str):
-                return str(event["thread_id"])
-    return None
-
-
-@dataclass(slots=True)
-class RolloutInfo:
-    thread_id: str | None = None
-    tokens: Tokens | None = None
-    last_message: str | None = None
-    turns_started: int = 0
-    turns_completed: int = 0
-    last_started_ms: int | None = None
-    last_completed_ms: int | None = None
-    patched_files: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-
-def _records(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open("r", errors="replace") as handle:
-        for line in handle:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict):
-                yield record
-
-
-def read_rollout(path: Path) -> RolloutInfo:
-    info = RolloutInfo()
-    for record in _records(path):
-        payload = record.get("payload") or {}
-        kind = record.get("type")
-        if kind == "session_meta":
-            info.thread_id = payload.get("id") or info.thread_id
-        elif kind == "event_msg":
-            _read_event(info, payload, _timestamp_ms(record.get("timestamp")))
-        elif kind == "response_item" and payload.get("name") == "apply_patch":
-            _read_patch(info, payload)
-    return info
-
-
-def _timestamp_ms(value: object) -> int | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return int(moment.timestamp() * 1000)
-
-
-def _read_event(info: RolloutInfo, payload: dict[str, Any], at: int | None) -> None:
-    event = payload.get("type")
-    if event == "task_started":
-        info.turns_started += 1
-        info.last_started_ms = at
-    elif event == "task_complete":
-        info.turns_completed += 1
-        info.last_completed_ms = at
-        if payload.get("last_agent_message"):
-            info.last_message = payload["last_agent_message"]
-    elif event == "token_count" and payload.get("info"):
-        usage = payload["info"].get("total_token_usage") or {}
-        info.tokens = Tokens(
-            input=int(usage.get("input_tokens", 0)),
-            output=int(usage.get("output_tokens", 0)),
-            cached_input=int(usage.get("cached_input_tokens", 0)),
-            reasoning_output=int(usage.get("reasoning_output_tokens", 0)),
-            context_window=payload["info"].get("model_context_window"),
-        )
-    elif event in ("error", "stream_error") and payload.get("message"):
-        info.errors.append(str(payload["message"]))
-
-
-def _read_patch(info: RolloutInfo, payload: dict[str, Any]) -> None:
-    text = payload.get("input") or payload.get("arguments") or ""
-    if not isinstance(text, str):
-        return
-    for line in text.splitlines():
-        for marker in _PATCH_MARKERS:
-            if line.startswith(marker):
-                name = line[len(marker) :].strip()
-                if name and name not in info.patched_files:
-                    info.patched_files.append(name)
-
-
-def read_last_message(job_dir: Path) -> str | None:
-    try:
-        text = (job_dir / LAST_MESSAGE_FILE).read_text(errors="replace").strip()
-    except FileNotFoundError:
-        return None
-    return text or None
 
 
 # Text the TUI shows in its input box: used only to know when a paste can be taken, never to decide whether

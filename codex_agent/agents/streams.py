@@ -66,8 +66,8 @@ class _Recorder:
         os.write(self.fd, ("\n".join(records) + "\n").encode())
 
 
-def relay(job_dir: Path, command: list[str], env: dict[str, str], exit_file: Path) -> int:
-    """Run `command`, relay and record its two output streams, record its exit status; return it."""
+def relay(job_dir: Path, command: list[str], env: dict[str, str]) -> int:
+    """Run `command`, relay and record its two output streams; return its exit status (128+N for signal N)."""
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     try:
@@ -108,14 +108,7 @@ def relay(job_dir: Path, command: list[str], env: dict[str, str], exit_file: Pat
                 recorders.pop(fd).close()
                 os.close(fd)
     code = proc.wait()
-    if code < 0:
-        code = 128 - code  # killed by a signal: the shell's convention
-    tmp = exit_file.with_name(exit_file.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.write(fd, f"{code}\n".encode())
-    os.close(fd)
-    os.replace(tmp, exit_file)
-    return code
+    return 128 - code if code < 0 else code  # killed by a signal: the shell's convention
 
 
 # --- reading -------------------------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from typing import Any
 
 import typer
@@ -21,11 +20,11 @@ def _codex_check() -> dict[str, Any]:
     except CodexAgentError as exc:
         return {"ok": False, "path": None, "version": None, "hint": exc.one_line()}
     try:
-        result = subprocess.run([binary, "--version"], capture_output=True, timeout=20, check=False)
-        version = result.stdout.decode(errors="replace").strip() or None
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return {"ok": False, "path": binary, "version": None, "hint": f"{binary} --version failed: {exc}"}
-    return {"ok": result.returncode == 0, "path": binary, "version": version, "hint": None}
+        version = codex.version_of(binary)
+    except CodexAgentError as exc:
+        return {"ok": False, "path": binary, "version": None, "hint": exc.one_line()}
+    problem = codex.check_version(version)
+    return {"ok": problem is None, "path": binary, "version": version, "hint": problem}
 
 
 def register(app: typer.Typer) -> None:

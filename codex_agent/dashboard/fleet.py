@@ -18,10 +18,9 @@ from typing import Any
 
 from codex_agent import claims, jobs
 from codex_agent.agents import codex
-from codex_agent.agents.launch import EXIT_FILE
-from codex_agent.agents.notify import TURNS_FILE
+from codex_agent.agents.launch import STAMP_FILE
 from codex_agent.display import SYMBOLS, human_duration, one_line, tokens_text
-from codex_agent.errors import AgentError, CodexAgentError, ConflictError
+from codex_agent.errors import AgentError, ConflictError
 from codex_agent.models import Job, JobKind, JobStatus, now_ms
 from codex_agent.store import DB_NAME
 from codex_agent.tmux import Tmux
@@ -43,7 +42,7 @@ TAIL_BYTES = 8192
 _CHROME = (*codex.COMPOSER_MARKERS, "for shortcuts", "context left")
 
 # Files whose change means a job's record may have changed: re-read every job.
-RECORD_FILES = frozenset({TURNS_FILE, EXIT_FILE})
+RECORD_FILES = frozenset({STAMP_FILE})
 # The database's files also change when a reader opens it; only a new data_version means a commit.
 DATABASE_FILES = frozenset({DB_NAME, f"{DB_NAME}-wal"})
 # A change here only moves that job's last line of output.
@@ -208,29 +207,12 @@ class Fleet:
 
 
 def send_message(project: jobs.Project, job_id: str, text: str) -> Job:
-    """Deliver a follow-up message to a live codex TUI job, counted so the job reads as running."""
-    job = jobs.get_job(project, job_id)
-    if job.kind is not JobKind.CODEX or not job.status.is_live:
-        raise ConflictError(
-            f"job {job.id} is a {job.kind.value} job and {job.status.value}",
-            "only a live codex TUI job takes messages",
-        )
-    # Count the message before it lands, so a turn that ends at once is not taken for an earlier one.
-    before = job.updated_at
-    job.attrs["messages_sent"] = int(job.attrs.get("messages_sent", 0)) + 1
-    job.status = JobStatus.RUNNING
-    if not project.store.save_job(job, expected_updated_at=before):
-        raise ConflictError(f"job {job.id} changed meanwhile", "try again")
-    try:
-        jobs.deliver_message(project, job, text)
-    except CodexAgentError:
-        with contextlib.suppress(CodexAgentError):
-            fresh = project.store.get_job(job.id)
-            fresh.attrs["messages_sent"] = max(0, int(fresh.attrs.get("messages_sent", 1)) - 1)
-            project.store.save_job(fresh)
-        raise
-    project.store.add_event(job.id, "message", {"chars": len(text), "via": "dashboard"})
-    return job
+    """Hand a follow-up message to a live codex TUI job's keeper (confirmed by codex, as `send` is)."""
+    from codex_agent import live
+
+    delivery = live.send_message(project, job_id, text)
+    project.store.add_event(delivery.job_id, "message", {"chars": len(text), "via": "dashboard"})
+    return jobs.get_job(project, delivery.job_id)
 
 
 def answer_prompt(project: jobs.Project, job_id: str, key: str) -> Job:

@@ -51,7 +51,8 @@ def test_tui_start_reaches_idle_with_summary_tokens_and_thread(
     assert idle["summary"] == echo_reply(prompt)
     assert idle["tokens"]["input"] > 0 and idle["tokens"]["output"] > 0
     assert idle["thread_id"] and len(idle["thread_id"]) >= 32
-    assert "e2e-scenario-1" in cli.ok("capture", job["id"], "--strip-ansi").out
+    # The pane is the real TUI attached to the job's app-server: it shows the turn once it has drawn it.
+    wait_for(lambda: "e2e-scenario-1" in cli.ok("capture", job["id"], "--strip-ansi").out, timeout=30)
     cli.ok("kill", job["id"])
 
 
@@ -151,21 +152,17 @@ def test_a_300_kb_prompt_reaches_the_model_whole(
             cli.ok("kill", job["id"])
 
 
-def test_an_untrusted_repository_is_reported_not_hung_on(
+def test_an_untrusted_repository_does_not_hold_up_the_agent(
     codex_env: Path, model_server: ModelServer, tmp_path: Path
 ) -> None:
+    """The keeper runs the turn through the protocol with the sandbox and approval policy it was given, so
+    codex's trust question (a TUI screen for people) no longer stands between the agent and its work."""
     other = tmp_path / "untrusted"
     other.mkdir()
     subprocess.run(["git", "-C", str(other), "init", "-q"], check=True)
     cli = CLI(cwd=other)
     job = cli.start("e2e-untrusted hello")
-    blocked = cli.wait_status(job["id"], ["needs_input"], timeout=30)
-    assert "trust" in blocked["attention"]
-    assert not [req for req in model_server.requests if "e2e-untrusted hello" in str(req.body)]
+    idle = cli.wait_status(job["id"], ["idle"], timeout=90)
+    assert idle["summary"] == echo_reply("e2e-untrusted hello")
+    turn_with(model_server, "e2e-untrusted hello")
     cli.ok("kill", job["id"])
-    # The documented way out: pre-trust the folder, and the next start goes straight to work.
-    assert "trusted" in cli.ok("trust").out
-    second = cli.start("e2e-untrusted again")
-    cli.wait_status(second["id"], ["idle"], timeout=90)
-    turn_with(model_server, "e2e-untrusted again")
-    cli.ok("kill", second["id"])

@@ -1,0 +1,115 @@
+"""What follows a job's end, done once by its keeper: agents.log, claims, the worktree commit, a retry,
+notify-on-complete. Each step is best-effort: a failure is recorded as an event and the next step still runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from codex_agent.errors import CodexAgentError
+from codex_agent.keeper.record import Recorder
+from codex_agent.models import Job, JobKind, JobStatus
+
+RETRY_OUTPUT_LINES = 20
+
+
+def after_end(recorder: Recorder, job: Job, env: dict[str, str] | None) -> None:
+    from codex_agent import agentslog, claims, oncomplete
+
+    root = project_root_of(job)
+    _step(recorder, "log", agentslog.record_completion, recorder.store, root, job)
+    _step(recorder, "claims", claims.release, recorder.store, job.id)
+    if job.attrs.get("worktree"):
+        _step(recorder, "worktree", _commit_worktree, recorder, job)
+    if will_retry(job) and env is not None:
+        _step(recorder, "retry", retry, recorder, job, env)
+    _step(recorder, "notify", oncomplete.notify, job, recorder.job_dir, "end", env)
+
+
+def _step(recorder: Recorder, name: str, action: Callable[..., object], *args: Any) -> None:
+    try:
+        action(*args)
+    except (CodexAgentError, OSError) as exc:
+        recorder.event("coordination_error", {"step": name, "error": str(exc)})
+
+
+def project_root_of(job: Job) -> Path:
+    from codex_agent import worktrees
+    from codex_agent.store import find_project_root
+
+    recorded = job.attrs.get("project_root")
+    if isinstance(recorded, str) and recorded:
+        return Path(recorded)
+    worktree = worktrees.Worktree.from_job(job)
+    return worktree.root if worktree is not None else find_project_root(Path(job.cwd))
+
+
+def _commit_worktree(recorder: Recorder, job: Job) -> None:
+    from codex_agent import worktrees
+
+    commit = worktrees.commit_leftovers(job)
+    if commit:
+        recorder.event("worktree_commit", {"commit": commit})
+
+
+def will_retry(job: Job) -> bool:
+    """A run that failed (a non-zero exit, a failed turn, a failed launch) is tried again while attempts last."""
+    plan = job.attrs.get("retry")
+    if not isinstance(plan, dict) or job.attrs.get("retried_as") or job.status is not JobStatus.FAILED:
+        return False
+    if str(job.error or "").startswith("never started:"):
+        return False  # what it waited for failed: another attempt would wait for the same
+    return int(plan.get("attempt", 1)) <= int(plan.get("max_retries", 0))
+
+
+def next_prompt(job: Job, job_dir: Path) -> str:
+    """What the next attempt is given: the same task, and with --retry-on-failure also what went wrong."""
+    from codex_agent.jobs import read_prompt, tail_lines
+
+    task = read_prompt(job_dir, job)
+    plan = job.attrs.get("retry") or {}
+    if not plan.get("on_failure") or job.kind is JobKind.COMMAND:
+        return task
+    lines = tail_lines(job_dir, RETRY_OUTPUT_LINES)
+    shown = "\n".join(lines) if lines else "(no output)"
+    return (
+        f"{task}\n\n---\nA previous attempt at this task (job {job.id}) failed: {job.error or 'no reason given'}\n"
+        f"The last lines it printed:\n{shown}\n"
+    )
+
+
+def retry(recorder: Recorder, job: Job, env: dict[str, str]) -> Job:
+    from codex_agent import claims, jobs
+    from codex_agent.tmux import Tmux
+
+    store = recorder.store
+    plan = dict(job.attrs["retry"])
+    plan.update(
+        attempt=int(plan.get("attempt", 1)) + 1,
+        first=plan.get("first") or job.id,
+        previous=job.id,
+        reason="failed to start" if job.started_at is None else (job.error or "failed"),
+    )
+    carried = {
+        key: job.attrs[key] for key in ("max_parallel", "worktree", "project_root") if key in job.attrs
+    }
+    prompt = next_prompt(job, recorder.job_dir)
+    request = jobs.StartRequest(
+        prompt=prompt if job.kind.is_codex else "",
+        kind=job.kind,
+        cwd=Path(job.cwd),
+        model=job.model,
+        reasoning=job.reasoning,
+        sandbox=job.sandbox,
+        parent_session=job.parent_session,
+        command=job.prompt if job.kind is JobKind.COMMAND else None,
+        attrs={**carried, "retry": plan, "queued": bool(carried.get("max_parallel")), "after": []},
+        claims=claims.claims_of(store, job.id),
+        queued=bool(carried.get("max_parallel")),
+    )
+    project = jobs.Project(project_root_of(job), store, Tmux.from_env(env))
+    attempt = jobs.start(project, request, env=env)
+    recorder.update(lambda record: record.attrs.update(retried_as=attempt.id))
+    recorder.event("retried", {"attempt": attempt.id, "number": plan["attempt"]})
+    return attempt

@@ -1,0 +1,184 @@
+"""The keeper's pen: the only writer of a job's state while the job lives, and of its end.
+
+Every change is written in one transaction on the freshest record, with an event for `codex-agent events`, and
+then `state.stamp` in the job's folder is replaced so that waiters (inotify on the job folder) wake at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from codex_agent.agents.launch import STAMP_FILE
+from codex_agent.errors import StateError
+from codex_agent.models import Job, JobStatus, now_ms
+from codex_agent.store import Store
+
+if TYPE_CHECKING:
+    from codex_agent.keeper.tracker import View
+
+BASIS = "protocol"  # status_basis of everything the keeper records from codex's app-server
+SUMMARY_EVENT_CHARS = 300
+
+
+@dataclass(slots=True)
+class Ending:
+    status: JobStatus
+    exit_code: int | None
+    error: str | None
+
+
+class Recorder:
+    def __init__(self, store: Store, job_id: str) -> None:
+        self.store = store
+        self.job_id = job_id
+        self.job_dir = store.job_dir(job_id)
+
+    def update(self, change: Callable[[Job], None]) -> Job:
+        """Apply `change` to the freshest record and save it; again if another process saved meanwhile
+        (a command that records a message it sent, say). Bounded: the keeper is the only writer of state."""
+        for _ in range(50):
+            job = self.store.get_job(self.job_id)
+            before = job.updated_at
+            change(job)
+            if self.store.save_job(job, expected_updated_at=before):
+                self._stamp()
+                return job
+        raise StateError(f"job {self.job_id}: the record kept changing under its keeper", "try again")
+
+    def event(self, kind: str, data: dict[str, Any] | None = None) -> None:
+        with contextlib.suppress(StateError):
+            self.store.add_event(self.job_id, kind, data or {})
+
+    def _stamp(self) -> None:
+        tmp = self.job_dir / f".{STAMP_FILE}.tmp"
+        with contextlib.suppress(OSError):
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+            try:
+                os.write(fd, str(now_ms()).encode())
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.job_dir / STAMP_FILE)
+
+    # --- what the keeper records ------------------------------------------------------------------------
+
+    def running(self, **attrs: Any) -> Job:
+        def change(job: Job) -> None:
+            job.status = JobStatus.RUNNING
+            job.started_at = job.started_at or now_ms()
+            job.attrs.update(status_basis=BASIS, **attrs)
+
+        job = self.update(change)
+        self.event("started", {"kind": job.kind.value})
+        return job
+
+    def started(self, thread_id: str, server_pid: int | None) -> None:
+        def change(job: Job) -> None:
+            job.thread_id = thread_id
+            job.status = JobStatus.RUNNING
+            job.started_at = job.started_at or now_ms()
+            job.attrs.update(status_basis=BASIS, app_server_pid=server_pid)
+
+        self.update(change)
+
+    def observe(self, before: View, after: View) -> None:
+        """Write the view the protocol gives, and an event for each transition an orchestrator acts on."""
+
+        def change(job: Job) -> None:
+            job.status = after.status
+            job.attrs["status_basis"] = BASIS
+            job.attrs["turns_completed"] = after.turns_completed
+            job.attrs["doing"] = after.doing
+            job.attrs["turn"] = after.turn.to_json() if after.turn else None
+            job.attrs["question"] = after.question.to_json() if after.question else None
+            job.tokens = after.tokens or job.tokens
+            job.summary = after.summary if after.summary is not None else job.summary
+            job.files_modified = _relative(after.files, job.cwd) if after.files else job.files_modified
+            failed = after.turn is not None and after.turn.status in ("failed", "interrupted")
+            job.error = (
+                (after.turn.error or f"the turn was {after.turn.status}") if failed and after.turn else None
+            )
+            job.attrs["attention"] = _attention(job, after)
+
+        job = self.update(change)
+        for kind, data in _transitions(before, after):
+            self.event(kind, data)
+        del job
+
+    def stalled(self, quiet_s: float) -> None:
+        def change(job: Job) -> None:
+            job.status = JobStatus.STALLED
+            job.attrs["attention"] = f"no sign of progress for {int(quiet_s)}s"
+
+        self.update(change)
+        self.event("stalled", {"quiet_s": int(quiet_s)})
+
+    def ended(self, ending: Ending) -> Job:
+        def change(job: Job) -> None:
+            job.status = ending.status
+            job.exit_code = ending.exit_code
+            job.error = ending.error if ending.status is not JobStatus.COMPLETED else None
+            job.completed_at = now_ms()
+            job.attrs["status_basis"] = BASIS
+            job.attrs.pop("attention", None)
+            job.attrs.pop("question", None)
+            job.attrs["doing"] = None
+
+        job = self.update(change)
+        self.event("ended", {"status": job.status.value, "exit_code": job.exit_code, "error": job.error})
+        return job
+
+
+def _relative(paths: list[str], cwd: str) -> list[str]:
+    base = Path(cwd)
+    out = []
+    for path in paths:
+        candidate = Path(path)
+        with contextlib.suppress(ValueError):
+            candidate = candidate.relative_to(base) if candidate.is_absolute() else candidate
+        out.append(str(candidate))
+    return out
+
+
+def _attention(job: Job, view: View) -> str | None:
+    if view.question is not None:
+        question = view.question
+        hint = f"answer: codex-agent send {job.id} --key y (or n)"
+        return f"{question.question}{f' ({question.reason})' if question.reason else ''}; {hint}"
+    turn = view.turn
+    if turn is not None and turn.status == "failed":
+        return f"the last turn failed: {turn.error}; send a follow-up: codex-agent send {job.id} MESSAGE"
+    return None
+
+
+def _transitions(before: View, after: View) -> list[tuple[str, dict[str, Any]]]:
+    found: list[tuple[str, dict[str, Any]]] = []
+    if after.question is not None and (
+        before.question is None or before.question.request_id != after.question.request_id
+    ):
+        question = after.question
+        found.append(
+            ("needs_input", {
+                "question": question.question, "command": question.command, "cwd": question.cwd,
+                "reason": question.reason, "answers": question.answers,
+            })
+        )  # fmt: skip
+    turn = after.turn
+    if turn is not None and turn.completed_at is not None and after.turns_completed != before.turns_completed:
+        if turn.status == "completed":
+            summary = (turn.last_message or "").strip().splitlines()
+            found.append(
+                (
+                    "turn_completed",
+                    {"turn_id": turn.id, "summary": summary[0][:SUMMARY_EVENT_CHARS] if summary else ""},
+                )
+            )
+        else:
+            found.append(
+                ("turn_failed", {"turn_id": turn.id, "error": turn.error or f"the turn was {turn.status}"})
+            )
+    return found
