@@ -265,6 +265,25 @@ def launch(project: Project, job: Job, *, env: Mapping[str, str] | None = None) 
     except BaseException as exc:
         _record_failed_start(project, job, exc)
         raise
+    if not job.attrs.get("queued"):
+        _mark_running(project, job)
+
+
+def _mark_running(project: Project, job: Job) -> None:
+    """The keeper has its environment: the job is running from now on (unless the keeper, which writes
+    everything after this, got further already)."""
+    for _ in range(20):
+        current = project.store.get_job(job.id)
+        if current.status is not JobStatus.PENDING:
+            _copy_into(job, current)
+            return
+        before = current.updated_at
+        current.status = JobStatus.RUNNING
+        current.started_at = current.started_at or now_ms()
+        current.attrs.setdefault("status_basis", "start")
+        if project.store.save_job(current, expected_updated_at=before):
+            _copy_into(job, current)
+            return
 
 
 def _write_job_files(job_dir: Path, job: Job, spec: dict[str, Any]) -> None:
