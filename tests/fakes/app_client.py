@@ -49,7 +49,8 @@ def start_app_server(
 
 class AppClient:
     def __init__(self, sock: str | Path, name: str = "test-client", *, initialize: bool = True) -> None:
-        self.ws: ClientConnection = unix_connect(str(sock), uri="ws://localhost/", max_size=None)
+        # Entered as a context manager (closed in close()): websockets 17 warns about any other use.
+        self.ws: ClientConnection = unix_connect(str(sock), uri="ws://localhost/", max_size=None).__enter__()
         self.messages: list[JSON] = []
         self.closed = False
         self.next_id = 0
@@ -62,7 +63,8 @@ class AppClient:
 
     def _read(self) -> None:
         try:
-            for raw in self.ws:
+            while True:
+                raw = self.ws.recv()
                 with self.cond:
                     self.messages.append(json.loads(raw))
                     self.cond.notify_all()

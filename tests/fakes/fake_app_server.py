@@ -145,6 +145,10 @@ class Turn:
     interrupted: asyncio.Event = field(default_factory=asyncio.Event)
     notes: list[str] = field(default_factory=list)
     task: asyncio.Task[None] | None = None
+    finishing: bool = False  # its last events are going out: new messages wait for the next turn
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    reply: str | None = None  # set when it completed: what notify reports
+    history: list[JSON] = field(default_factory=list)  # its items, as thread/resume returns them
     pending: Pending | None = None
     exit_code: int | None = None
 
@@ -455,7 +459,7 @@ class AppServer:
         if method == "thread/name/set":
             return await self.thread_name_set(params)
         if method == "turn/start":
-            return self.turn_start(conn, params, later)
+            return await self.turn_start(conn, params, later)
         if method == "turn/steer":
             return self.turn_steer(params)
         return await self.turn_interrupt(params)
@@ -660,12 +664,14 @@ class AppServer:
             raise RpcError(f"thread not found: {thread_id}")
         return thread
 
-    def turn_start(self, conn: Conn, params: JSON, later: Later) -> JSON:
+    async def turn_start(self, conn: Conn, params: JSON, later: Later) -> JSON:
         thread = self.loaded(params)
         text = input_text(params)
         client_id = (
             params.get("clientUserMessageId") if isinstance(params.get("clientUserMessageId"), str) else None
         )
+        if thread.active is not None and thread.active.finishing:
+            await thread.active.ended.wait()
         if thread.active is not None:
             # The real server does not refuse this: the message joins the running turn.
             thread.active.inbox.append((text, client_id))
@@ -699,7 +705,7 @@ class AppServer:
     @staticmethod
     def expect_turn(thread: Thread, turn_id: object, what: str) -> Turn:
         turn = thread.active
-        if turn is None:
+        if turn is None or (turn.finishing and what == "steer"):
             raise RpcError(f"no active turn to {what}")
         if turn_id != turn.id:
             raise RpcError(f"expected active turn id `{turn_id}` but found `{turn.id}`")
@@ -726,14 +732,20 @@ class AppServer:
                     await self.steps(thread, turn, turn.messages[done])
                 done += 1
                 await self.take_inbox(thread, turn)
+            turn.finishing = True  # no await since the inbox was found empty: no message is lost
             await self.complete(thread, turn)
         except TurnInterrupted:
+            turn.finishing = True
             await self.abort(thread, turn)
         except TurnFailed as exc:
+            turn.finishing = True
             await self.fail(thread, turn, str(exc))
         finally:
             thread.active = None
             thread.updated = seconds()
+            turn.ended.set()
+        if turn.reply is not None:
+            await self.run_notify(thread, turn, turn.reply)
         if turn.exit_code is not None:
             self.exit_code = turn.exit_code
             self.done.set()
@@ -815,7 +827,7 @@ class AppServer:
                 thread,
                 "item/completed",
                 {
-                    "item": user_item(item_id, text, client_id, stamp, stamp),
+                    "item": self.keep(turn, user_item(item_id, text, client_id, stamp, stamp)),
                     **base,
                     "contentTokenCount": None,
                     "completedAtMs": stamp,
@@ -1123,10 +1135,10 @@ class AppServer:
         summary = turn_json(
             turn.id, "completed", started=turn.started, completed=ended, items=[final], duration_ms=duration
         )
-        self.remember(thread, summary)
+        self.remember(thread, turn, summary)
         await self.set_status(thread, {"type": "idle"})
         await self.to_thread(thread, "turn/completed", {"threadId": thread.id, "turn": summary})
-        await self.run_notify(thread, turn, reply)
+        turn.reply = reply
 
     async def abort(self, thread: Thread, turn: Turn) -> None:
         ended = seconds()
@@ -1146,7 +1158,7 @@ class AppServer:
         summary = turn_json(
             turn.id, "interrupted", started=turn.started, completed=ended, duration_ms=duration
         )
-        self.remember(thread, summary)
+        self.remember(thread, turn, summary)
         await self.set_status(thread, {"type": "idle"})
         await self.to_thread(thread, "turn/completed", {"threadId": thread.id, "turn": summary})
 
@@ -1179,14 +1191,21 @@ class AppServer:
         summary = turn_json(
             turn.id, "failed", started=turn.started, completed=ended, error=error, duration_ms=duration
         )
-        self.remember(thread, summary)
+        self.remember(thread, turn, summary)
         await self.to_thread(thread, "turn/completed", {"threadId": thread.id, "turn": summary})
 
     @staticmethod
-    def remember(thread: Thread, summary: JSON) -> None:
+    def keep(turn: Turn, item: JSON) -> JSON:
+        turn.history.append(item)
+        return item
+
+    @staticmethod
+    def remember(thread: Thread, turn: Turn, summary: JSON) -> None:
+        """The ended turn as thread/resume shows it: every item, user messages included."""
+        items = [*turn.history, *summary["items"]]
         for index, known in enumerate(thread.turns):
             if known["id"] == summary["id"]:
-                thread.turns[index] = {**summary, "itemsView": "full"}
+                thread.turns[index] = {**summary, "items": items, "itemsView": "full"}
 
     async def run_notify(self, thread: Thread, turn: Turn, reply: str) -> None:
         if not thread.notify:

@@ -12,6 +12,8 @@ import time
 import uuid
 
 CLI_VERSION = "0.169.0"
+MARK = "\u203a"  # the real TUI's prompt mark, before user text and in the composer
+PLACEHOLDER = f"{MARK} Ask Codex to do anything"  # the idle composer
 
 
 def uuid7() -> str:

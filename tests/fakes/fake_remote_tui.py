@@ -35,13 +35,11 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from fake_ids import CLI_VERSION
+from fake_ids import CLI_VERSION, MARK, PLACEHOLDER
 from websockets.asyncio.client import ClientConnection, unix_connect
 from websockets.exceptions import ConnectionClosed
 
 JSON = dict[str, Any]
-MARK = "\u203a"  # the real TUI's prompt mark, before user text and in the composer
-PLACEHOLDER = f"{MARK} Ask Codex to do anything"
 PASTE_START, PASTE_END = b"\x1b[200~", b"\x1b[201~"
 TITLE_PROMPT = (
     "Generate a concise, single-line task title of at most 36 characters and under five words where "
