@@ -73,6 +73,9 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[di
     }
     for key, value in values.items():
         monkeypatch.setenv(key, value)
+    # The codex double starts with `#!/usr/bin/env python3` and its app-server mode imports `websockets`:
+    # the interpreter running the tests (the venv's, which has it) must come first on PATH.
+    monkeypatch.setenv("PATH", os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]))
     for key in ("TMUX", "TMUX_PANE", "CODEX_AGENT_STATE_DIR"):
         monkeypatch.delenv(key, raising=False)
     yield values
