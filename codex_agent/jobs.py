@@ -352,7 +352,11 @@ def reconcile(project: Project, jobs: Sequence[Job]) -> None:
         return
     panes = project.tmux.panes()
     for job in unfinished:
-        ending = _orphaned(job, panes.get(job.tmux_session))
+        pane = panes.get(job.tmux_session)
+        if _handover_missed(project, job, pane):
+            _stop_processes(project, job)  # its keeper waits for an environment that will never come
+            pane = None
+        ending = _orphaned(job, pane)
         if ending is None:
             continue
         before = job.updated_at
@@ -369,6 +373,28 @@ def reconcile(project: Project, jobs: Sequence[Job]) -> None:
             )
         else:
             _copy_into(job, project.store.get_job(job.id))  # someone else got there first: theirs stands
+
+
+HANDOVER_SETTLE_S = 2.0  # how long a keeper that has its environment may take to record the job running
+
+
+def _handover_missed(project: Project, job: Job, pane: PaneState | None) -> bool:
+    """A start that died between making the session and handing over the environment: the keeper has done
+    nothing (it has nothing to run with), so ending it here takes nothing from anyone."""
+    if job.status is not JobStatus.PENDING or pane is None or pane.dead or job.attrs.get("queued"):
+        return False
+    if _alive(job.attrs.get("creator_pid"), job.attrs.get("creator_started")):
+        return False
+    if (project.job_dir(job) / ENV_FIFO).exists():
+        return True
+    # The keeper has its environment and records the job running at once: wait for that, do not write it.
+    from codex_agent import waiting
+
+    waiting.wait_until(
+        project, [job.id], lambda current: current[0].status is not JobStatus.PENDING, timeout_s=HANDOVER_SETTLE_S
+    )
+    _copy_into(job, project.store.get_job(job.id))
+    return False
 
 
 def _orphaned(job: Job, pane: PaneState | None) -> tuple[JobStatus, str] | None:

@@ -70,6 +70,7 @@ def run(job_dir: Path) -> int:
         reason = wait_for_turn(store, job.id)
         if reason is not None:
             return _finish(recorder, Ending(JobStatus.FAILED, None, f"never started: {reason}"), env)
+    recorder.running()
     if spec.get("keeper") == "codex":
         ending = _run_codex(recorder, spec, env)
     else:
@@ -102,7 +103,6 @@ def _run_command(recorder: Recorder, spec: dict[str, Any], env: dict[str, str]) 
     from codex_agent.agents.streams import relay
     from codex_agent.keeper.control import serve_kill_requests
 
-    recorder.running()
     killed = threading.Event()
     serve_kill_requests(recorder.job_dir, killed)
     try:
