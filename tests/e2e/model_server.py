@@ -37,6 +37,7 @@ import contextlib
 import hashlib
 import json
 import os
+import select
 import shlex
 import socket
 import threading
@@ -49,6 +50,11 @@ from typing import Any
 
 ECHO_HEAD_CHARS = 200
 TOOL_OUTPUT_CHARS = 4000
+DEFAULT_TURN_DELAY = 0.3  # seconds before any answer but the title's: the title always finishes first
+DEFAULT_STEP_DELAY = 0.5  # seconds before each tool call of a STEPS: turn
+MAX_STEPS = 50
+RETRY_AFTER_SECONDS = 1
+ESCALATE_JUSTIFICATION = "Do you allow this scripted command to run outside the sandbox?"
 
 # Fixed usage reported for every model answer, so tests can reason about the totals codex prints.
 USAGE_INPUT_TOKENS = 1000
@@ -135,25 +141,52 @@ class Directives:
     run: str | None = None
     write: tuple[str, str] | None = None
     slow: float | None = None
+    steps: int | None = None
+    step_delay: float = 0.0
+    fail: int | None = None
+    hang: bool = False
+    escalate: str | None = None
+    patch: tuple[str, str] | None = None
 
 
 def parse_directives(text: str) -> Directives:
-    """Find ``RUN:``, ``WRITE:`` and ``SLOW:`` lines (the first of each kind counts)."""
-    run: str | None = None
-    write: tuple[str, str] | None = None
-    slow: float | None = None
+    """Find the directive lines of a message (the first of each kind counts; malformed ones are ignored)."""
+    found: dict[str, Any] = {}
     for raw in text.splitlines():
         line = raw.strip()
-        if run is None and line.startswith("RUN:"):
-            run = line[len("RUN:") :].strip() or None
-        elif write is None and line.startswith("WRITE:"):
-            write = _parse_write(line[len("WRITE:") :].lstrip())
-        elif slow is None and line.startswith("SLOW:"):
-            try:
-                slow = max(0.0, float(line[len("SLOW:") :].strip()))
-            except ValueError:
-                slow = None
-    return Directives(run=run, write=write, slow=slow)
+        keyword, colon, rest = line.partition(":")
+        if line == "HANG":
+            found.setdefault("hang", True)
+        elif colon and keyword in _DIRECTIVE_PARSERS and keyword.lower() not in found:
+            value = _DIRECTIVE_PARSERS[keyword](rest.strip())
+            if value is not None:
+                found[keyword.lower()] = value
+    steps: tuple[int, float] | None = found.pop("steps", None)
+    if steps is not None:
+        found["steps"], found["step_delay"] = steps
+    return Directives(**found)
+
+
+def _parse_slow(rest: str) -> float | None:
+    try:
+        return max(0.0, float(rest))
+    except ValueError:
+        return None
+
+
+def _parse_steps(rest: str) -> tuple[int, float] | None:
+    """``<count> [<seconds before each call>]``; the count is 1..MAX_STEPS."""
+    words = rest.split()
+    try:
+        count = int(words[0])
+        delay = float(words[1]) if len(words) > 1 else DEFAULT_STEP_DELAY
+    except (IndexError, ValueError):
+        return None
+    return (count, max(0.0, delay)) if 1 <= count <= MAX_STEPS else None
+
+
+def _parse_fail(rest: str) -> int | None:
+    return int(rest) if rest.isdigit() and 400 <= int(rest) <= 599 else None
 
 
 def _parse_write(rest: str) -> tuple[str, str] | None:
@@ -169,9 +202,30 @@ def _parse_write(rest: str) -> tuple[str, str] | None:
     return (path, content) if path else None
 
 
+_DIRECTIVE_PARSERS: dict[str, Callable[[str], Any]] = {
+    "RUN": lambda rest: rest or None,
+    "WRITE": _parse_write,
+    "SLOW": _parse_slow,
+    "STEPS": _parse_steps,
+    "FAIL": _parse_fail,
+    "ESCALATE": lambda rest: rest or None,
+    "PATCH": _parse_write,
+}
+
+
 def write_command(path: str, content: str) -> str:
     """The shell command the scripted model asks codex to run for ``WRITE: <path> <content>``."""
     return f"printf '%s\\n' {shlex.quote(content)} > {shlex.quote(path)}"
+
+
+def step_command(step: int) -> str:
+    """The shell command of step ``step`` (from 1) of a ``STEPS:`` turn."""
+    return f"echo step {step}"
+
+
+def patch_text(path: str, content: str) -> str:
+    """The ``apply_patch`` input for ``PATCH: <path> <content>``: a new file holding one line."""
+    return f"*** Begin Patch\n*** Add File: {path}\n+{content}\n*** End Patch\n"
 
 
 def echo_reply(text: str) -> str:
@@ -181,9 +235,15 @@ def echo_reply(text: str) -> str:
 
 
 def tool_result_reply(directives: Directives, output: str) -> str:
-    """The final answer once the tool output of a ``RUN:``/``WRITE:`` call has come back."""
+    """The final answer once the tool output of the turn's last call has come back."""
     if len(output) > TOOL_OUTPUT_CHARS:
         output = output[:TOOL_OUTPUT_CHARS] + "…"
+    if directives.steps is not None:
+        return f"STEPPED: {directives.steps}\n{output}"
+    if directives.escalate is not None:
+        return f"ESCALATED: {directives.escalate}\n{output}"
+    if directives.patch is not None:
+        return f"PATCHED: {directives.patch[0]}\n{output}"
     if directives.write is not None and directives.run is None:
         return f"WROTE: {directives.write[0]}\n{output}"
     return f"RAN: {directives.run}\n{output}"
@@ -198,45 +258,123 @@ def title_for(body: Mapping[str, Any]) -> str:
     return " ".join(words[:5])[:60] or "untitled"
 
 
+def offers_tool(body: Mapping[str, Any], name: str) -> bool:
+    """True when the request's ``tools`` array offers a tool of that name (function or custom)."""
+    tools = body.get("tools")
+    return isinstance(tools, list) and any(isinstance(t, Mapping) and t.get("name") == name for t in tools)
+
+
+def tool_outputs_of_turn(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The tool outputs that follow the last user message of a request body, oldest first."""
+    items = body.get("input")
+    outputs: list[Mapping[str, Any]] = []
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, Mapping):
+            continue
+        if item.get("type") in _TOOL_OUTPUT_TYPES:
+            outputs.append(item)
+        elif item.get("role") == "user" and user_texts({"input": [item]}):
+            outputs = []
+    return outputs
+
+
+_TOOL_OUTPUT_TYPES = frozenset({"function_call_output", "custom_tool_call_output"})
+
+
+def _output_text(item: Mapping[str, Any]) -> str:
+    output = item.get("output")
+    return output if isinstance(output, str) else json.dumps(output)
+
+
 # --------------------------------------------------------------------------------------------- replies
 
 
 @dataclass(frozen=True)
 class Reply:
-    """What the server decided to send for one request: a message or a function call."""
+    """What the server decided to send for one request.
 
-    kind: str  # "message" | "function_call" | "title"
+    ``kind`` is "message", "title", "function_call" (``call_arguments`` is JSON text), "custom_tool_call"
+    (``call_input`` is free text, e.g. a patch), "error" (HTTP ``status`` with a JSON error body and
+    ``headers``) or "hang" (``response.created``, then nothing). ``delay`` is the wait before the first
+    output (or, for an error, before the status line).
+    """
+
+    kind: str
     text: str = ""
     call_name: str = ""
     call_arguments: str = ""
+    call_input: str = ""
     call_id: str = ""
     delay: float = 0.0
+    status: int = 200
+    headers: tuple[tuple[str, str], ...] = ()
 
 
-def plan_reply(body: Mapping[str, Any], call_id: str) -> tuple[str, Reply]:
-    """Decide the answer to a ``/responses`` request. Returns (request kind, reply)."""
+def plan_reply(body: Mapping[str, Any], call_id: str, *, turn_delay: float = 0.0) -> tuple[str, Reply]:
+    """Decide the answer to a ``/responses`` request. Returns (request kind, reply).
+
+    The kind is "title" for the title side request, "turn" for a turn's first request and "tool_result"
+    for one that carries a tool output. ``turn_delay`` holds every answer but the title's that long.
+    """
     if is_title_request(body):
         return "title", Reply(kind="title", text=json.dumps({"title": title_for(body)}))
     text = last_user_text(body) or ""
     directives = parse_directives(text)
-    last = last_input_item(body)
-    if last is not None and last.get("type") == "function_call_output":
-        output = last.get("output")
-        if not isinstance(output, str):
-            output = json.dumps(output)
-        return "tool_result", Reply(kind="message", text=tool_result_reply(directives, output))
-    delay = directives.slow or 0.0
-    cmd: str | None = None
-    if directives.run is not None:
-        cmd = directives.run
-    elif directives.write is not None:
-        cmd = write_command(*directives.write)
-    if cmd is not None:
-        args = json.dumps({"cmd": cmd, "yield_time_ms": 10000})
-        return "turn", Reply(
-            kind="function_call", call_name="exec_command", call_arguments=args, call_id=call_id, delay=delay
+    outputs = tool_outputs_of_turn(body)
+    kind = "tool_result" if outputs else "turn"
+    if directives.fail is not None:
+        return kind, error_reply(directives.fail, turn_delay)
+    if directives.hang:
+        return kind, Reply(kind="hang")
+    if directives.steps is not None and len(outputs) < directives.steps:
+        delay = max(turn_delay, directives.step_delay)
+        return kind, _exec_call(call_id, step_command(len(outputs) + 1), delay)
+    if outputs:
+        return kind, Reply(
+            kind="message", text=tool_result_reply(directives, _output_text(outputs[-1])), delay=turn_delay
         )
-    return "turn", Reply(kind="message", text=echo_reply(text), delay=delay)
+    return kind, _first_reply(body, directives, text, call_id, max(turn_delay, directives.slow or 0.0))
+
+
+def _first_reply(
+    body: Mapping[str, Any], directives: Directives, text: str, call_id: str, delay: float
+) -> Reply:
+    """The answer to a turn's first request, when no tool output has come back yet."""
+    if directives.escalate is not None:
+        extra = {"sandbox_permissions": "require_escalated", "justification": ESCALATE_JUSTIFICATION}
+        return _exec_call(call_id, directives.escalate, delay, extra)
+    if directives.patch is not None and not offers_tool(body, "apply_patch"):
+        return Reply(kind="message", text=f"PATCH: apply_patch is not offered to {body.get('model')}")
+    if directives.patch is not None:
+        return Reply(
+            kind="custom_tool_call",
+            call_name="apply_patch",
+            call_input=patch_text(*directives.patch),
+            call_id=call_id,
+            delay=delay,
+        )
+    if directives.run is not None:
+        return _exec_call(call_id, directives.run, delay)
+    if directives.write is not None:
+        return _exec_call(call_id, write_command(*directives.write), delay)
+    return Reply(kind="message", text=echo_reply(text), delay=delay)
+
+
+def _exec_call(call_id: str, cmd: str, delay: float, extra: Mapping[str, str] | None = None) -> Reply:
+    args = json.dumps({"cmd": cmd, "yield_time_ms": 10000, **(extra or {})})
+    return Reply(
+        kind="function_call", call_name="exec_command", call_arguments=args, call_id=call_id, delay=delay
+    )
+
+
+def error_reply(status: int, delay: float = 0.0) -> Reply:
+    """An HTTP error answer; a 429 carries ``Retry-After`` like the real service's."""
+    headers = (("Retry-After", str(RETRY_AFTER_SECONDS)),) if status == 429 else ()
+    body = {"error": {"message": f"scripted failure {status}", "type": _ERROR_TYPES.get(status, "error")}}
+    return Reply(kind="error", text=json.dumps(body), delay=delay, status=status, headers=headers)
+
+
+_ERROR_TYPES = {429: "rate_limit_exceeded", 500: "server_error", 503: "server_error"}
 
 
 def usage() -> dict[str, Any]:
@@ -281,6 +419,7 @@ class RecordedRequest:
     aborted: bool = False
     user_text: str | None = field(default=None)
     authorization_present: bool = False
+    finished_at: float | None = None  # time.time() when the answer ended (completed, or cut/abandoned)
 
     @property
     def model(self) -> str | None:
@@ -290,7 +429,11 @@ class RecordedRequest:
 class ModelServer:
     """A scripted Responses API on ``127.0.0.1`` (ephemeral port); use as a context manager."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, *, turn_delay: float = DEFAULT_TURN_DELAY
+    ) -> None:
+        # Read by the handler threads at each request: a test may change it between turns.
+        self.turn_delay = turn_delay
         self._cond = threading.Condition()
         self._requests: list[RecordedRequest] = []
         self._closing = threading.Event()
@@ -390,7 +533,16 @@ class ModelServer:
         with self._cond:
             for key, value in changes.items():
                 setattr(rec, key, value)
+            if changes.get("finished"):
+                rec.finished_at = time.time()
             self._cond.notify_all()
+
+    def _hold(self, conn: socket.socket) -> bool:
+        """Keep a hung stream open until the client leaves (True) or the server closes (False)."""
+        while not self._closing.is_set():
+            if _peer_closed(conn, 0.2):
+                return True
+        return False
 
     def _track(self, conn: socket.socket, add: bool) -> None:
         with self._cond:
@@ -404,6 +556,15 @@ class ModelServer:
         return not self._closing.wait(seconds) if seconds > 0 else not self._closing.is_set()
 
 
+def _peer_closed(conn: socket.socket, timeout: float) -> bool:
+    """True once the peer has closed its side (or the socket failed) within ``timeout`` seconds."""
+    try:
+        readable, _, _ = select.select([conn], [], [], timeout)
+        return bool(readable) and conn.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True
+
+
 def _events(reply: Reply, response_id: str, item_id: str) -> Iterator[tuple[float, dict[str, Any]]]:
     """The SSE events for a reply, each with the delay to wait before sending it."""
     created = {"type": "response.created", "response": {"id": response_id, "status": "in_progress"}}
@@ -412,22 +573,13 @@ def _events(reply: Reply, response_id: str, item_id: str) -> Iterator[tuple[floa
         "response": {"id": response_id, "status": "completed", "usage": usage()},
     }
     yield 0.0, created
-    if reply.kind == "function_call":
-        yield (
-            reply.delay,
-            {
-                "type": "response.output_item.done",
-                "output_index": 0,
-                "item": {
-                    "type": "function_call",
-                    "id": item_id,
-                    "call_id": reply.call_id,
-                    "name": reply.call_name,
-                    "arguments": reply.call_arguments,
-                    "status": "completed",
-                },
-            },
-        )
+    if reply.kind in ("function_call", "custom_tool_call"):
+        item: dict[str, Any] = {"type": reply.kind, "id": item_id, "call_id": reply.call_id}
+        if reply.kind == "function_call":
+            item.update(name=reply.call_name, arguments=reply.call_arguments, status="completed")
+        else:
+            item.update(name=reply.call_name, input=reply.call_input, status="completed")
+        yield reply.delay, {"type": "response.output_item.done", "output_index": 0, "item": item}
         yield 0.0, completed
         return
     yield (
@@ -551,7 +703,7 @@ def _make_handler(server: ModelServer) -> type[BaseHTTPRequestHandler]:
                 self._send_json(404, {"error": {"message": f"no route for POST {self.path}"}})
                 return
             call_id = server._next_call_id()
-            kind, reply = plan_reply(body, call_id)
+            kind, reply = plan_reply(body, call_id, turn_delay=server.turn_delay)
             rec = server._record(
                 {
                     "method": "POST",
@@ -566,23 +718,59 @@ def _make_handler(server: ModelServer) -> type[BaseHTTPRequestHandler]:
                     "authorization_present": self._has_auth(),
                 }
             )
-            n = rec.index + 1
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream")
-            self.send_header("Cache-Control", "no-cache")
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
             try:
-                for delay, event in _events(reply, f"resp_{n}", f"item_{n}"):
-                    if not server._pause(delay):
-                        raise ConnectionAbortedError("server closing")
-                    self._chunk(sse_frame(event))
-                self._chunk(b"")
+                if reply.kind == "error":
+                    self._answer_error(reply)
+                elif reply.kind == "hang":
+                    self._answer_hang(rec)
+                    return
+                else:
+                    self._answer_stream(reply, rec.index + 1)
             except OSError:
                 server._update(rec, aborted=True, finished=True)
                 self.close_connection = True
                 return
             server._update(rec, finished=True)
+
+        def _answer_error(self, reply: Reply) -> None:
+            if not server._pause(reply.delay):
+                raise ConnectionAbortedError("server closing")
+            data = reply.text.encode()
+            self.send_response(reply.status)
+            for name, value in reply.headers:
+                self.send_header(name, value)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _answer_hang(self, rec: RecordedRequest) -> None:
+            """``response.created``, then silence until the client gives up (recorded as aborted)."""
+            self._start_stream()
+            response = {"id": f"resp_{rec.index + 1}", "status": "in_progress"}
+            created = {"type": "response.created", "response": response}
+            try:
+                self._chunk(sse_frame(created))
+                server._hold(self.connection)
+            except OSError:
+                pass
+            server._update(rec, aborted=True, finished=True)
+            self.close_connection = True
+
+        def _answer_stream(self, reply: Reply, n: int) -> None:
+            self._start_stream()
+            for delay, event in _events(reply, f"resp_{n}", f"item_{n}"):
+                if not server._pause(delay):
+                    raise ConnectionAbortedError("server closing")
+                self._chunk(sse_frame(event))
+            self._chunk(b"")
+
+        def _start_stream(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
 
         def _chunk(self, data: bytes) -> None:
             self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
@@ -605,6 +793,12 @@ def _toml_array(values: Iterable[str]) -> str:
 
 API_KEY_ENV = "MOCK_API_KEY"
 
+# A model slug that codex offers its apply_patch tool to (a free-form "custom" tool), with the two notices
+# the TUI shows for it on first use, as the TUI itself records them in config.toml once answered.
+PATCH_MODEL = "gpt-5.5"
+MODEL_MIGRATIONS_SEEN = {"gpt-5.5": "gpt-6-sol"}
+MODEL_NUX_SEEN = ("gpt-6.1-sol",)
+
 
 def codex_config_toml(
     base_url: str,
@@ -614,13 +808,24 @@ def codex_config_toml(
     notify: Iterable[str] | None = None,
     disable_paste_burst: bool = True,
     sandbox_mode: str = "danger-full-access",
+    approval_policy: str = "never",
+    request_max_retries: int = 0,
+    stream_max_retries: int = 0,
+    stream_idle_timeout_ms: int | None = None,
     extra: str = "",
 ) -> str:
-    """The text of a CODEX_HOME ``config.toml`` that points codex at a :class:`ModelServer`."""
+    """The text of a CODEX_HOME ``config.toml`` that points codex at a :class:`ModelServer`.
+
+    Variants for the directives: ``FAIL: 429`` needs ``request_max_retries`` >= 1 to show codex's retries;
+    ``HANG`` ends in a failed turn only with ``stream_idle_timeout_ms`` set (codex's default is minutes);
+    ``ESCALATE:`` asks only with ``sandbox_mode="read-only"`` (or workspace-write) and
+    ``approval_policy="on-request"``. The model-upgrade notices of :data:`PATCH_MODEL` are always
+    acknowledged, so the TUI starts straight into its composer with that model too.
+    """
     lines = [
         f"model = {_toml_str(model)}",
         'model_provider = "mock"',
-        'approval_policy = "never"',
+        f"approval_policy = {_toml_str(approval_policy)}",
         f"sandbox_mode = {_toml_str(sandbox_mode)}",
         "check_for_update_on_startup = false",
     ]
@@ -633,8 +838,9 @@ def codex_config_toml(
         f"base_url = {_toml_str(base_url)}",
         'wire_api = "responses"',
         f"env_key = {_toml_str(API_KEY_ENV)}",
-        "request_max_retries = 0",
-        "stream_max_retries = 0",
+        f"request_max_retries = {int(request_max_retries)}",
+        f"stream_max_retries = {int(stream_max_retries)}",
+        *([f"stream_idle_timeout_ms = {int(stream_idle_timeout_ms)}"] if stream_idle_timeout_ms else []),
         "",
         "[analytics]",
         "enabled = false",
@@ -645,6 +851,12 @@ def codex_config_toml(
         "",
         "[tui]",
         f"disable_paste_burst = {'true' if disable_paste_burst else 'false'}",
+        "",
+        "[tui.model_availability_nux]",
+        *(f"{_toml_str(slug)} = 1" for slug in MODEL_NUX_SEEN),
+        "",
+        "[notice.model_migrations]",
+        *(f"{_toml_str(old)} = {_toml_str(new)}" for old, new in MODEL_MIGRATIONS_SEEN.items()),
     ]
     for project in trusted_projects:
         lines += ["", f"[projects.{_toml_str(str(Path(project)))}]", 'trust_level = "trusted"']
