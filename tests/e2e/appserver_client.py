@@ -50,7 +50,8 @@ class AppServerClient:
 
     def _read(self) -> None:
         try:
-            for frame in self._ws:
+            while True:
+                frame = self._ws.recv()
                 try:
                     message = json.loads(frame)
                 except ValueError:
