@@ -1,9 +1,21 @@
 """A scripted stand-in for the OpenAI Responses API, served on loopback for end-to-end tests.
 
 The real Codex CLI is pointed at this server through a custom model provider (see
-:func:`write_codex_config`). Every ``POST /v1/responses`` is answered with a Server-Sent Events stream
-whose content is decided by the request itself, so a test steers the "model" with directives written
-into its prompt:
+:func:`write_codex_config`). Every ``POST /v1/responses`` is answered with a Server-Sent Events stream (or,
+when told to, an HTTP error) whose content is decided by the request itself, so a test steers the "model"
+with directives written into its prompt. Directives are lines of the last user message that start with the
+keyword; the first of each kind counts, a malformed one is ignored.
+
+Timing, like the real service: the TUI's thread-title side request (``text.format`` is a JSON schema with
+a ``title`` property) is answered at once with ``{"title": "<first words of the prompt>"}``, while every
+other answer waits ``turn_delay`` seconds (default :data:`DEFAULT_TURN_DELAY`, 0.3 s; a constructor
+argument and an attribute that may be changed between requests) before its first output. So the title
+finishes first whenever codex sends it within that delay of the turn's request (it does so about 50 ms
+after). ``ModelServer(turn_delay=0)`` answers everything at once.
+
+The directives, and what the real codex does with each. Checked with codex-cli 0.169.0 and 0.171.0 by the
+real-codex tests at the end of tests/e2e/test_model_server.py; the two versions behave the same in every
+point below.
 
 ``RUN: <shell command>``
     First answer: a function call ``exec_command`` with ``{"cmd": <shell command>}``. When the next
@@ -16,19 +28,89 @@ into its prompt:
 ``SLOW: <seconds>``
     The first answer of the turn is held open that long: the message is streamed in pieces spread over
     the delay (a function call, when combined with ``RUN:``/``WRITE:``, is sent after the delay).
+``STEPS: <n> [<seconds>]``
+    A turn of ``n`` (1..50) tool calls, ``exec_command`` ``echo step <i>``, each sent after ``<seconds>``
+    (default 0.5; at least the turn delay), then the message ``STEPPED: <n>`` and the last tool output.
+    Only the tool outputs after the last user message count, so each turn starts again at step 1.
+    Codex: ``item/started`` + ``item/completed`` of type ``commandExecution`` per step (``command``
+    ``/bin/bash -lc 'echo step 1'``, ``commandActions[0].command`` ``echo step 1``, ``aggregatedOutput``
+    ``step 1\n``, ``exitCode`` 0), a ``thread/tokenUsage/updated`` after every model answer, one
+    ``agentMessage``, then ``thread/status/changed`` idle and ``turn/completed`` status completed; the
+    thread stays ``active`` throughout. The TUI shows ``• Ran echo step 1`` / ``└ step 1`` per step.
+``FAIL: <status>``
+    Every request of that turn (400..599) is answered with that HTTP status and a JSON error body; a 429
+    also carries ``Retry-After: 1``. The title request is not affected; the next turn (a new user
+    message) is answered normally again.
+    Codex on a 500 (with ``stream_max_retries = 0``, as :func:`codex_config_toml` writes by default): one
+    request; notifications ``thread/status/changed`` ``systemError``, ``error`` (``willRetry`` false) and
+    ``turn/completed`` with ``turn.status`` "failed" and ``turn.error`` = ``{"message": "We're currently
+    experiencing high demand, which may cause temporary errors.", "codexErrorInfo":
+    "internalServerError", …}``; the rollout's ``task_complete`` has ``last_agent_message: null`` and
+    ``error: {"message": …, "codex_error_info": "internal_server_error"}``. The thread stays usable: a
+    next ``turn/start`` completes. ``codex exec --json`` exits 1 after ``{"type": "error", "message": …}``
+    and ``{"type": "turn.failed", "error": {"message": …}}`` (no ``turn.completed``). The TUI shows
+    ``■ We're currently experiencing high demand, …`` (codex writes a typographic apostrophe) and returns
+    to its composer; its notify hook does **not** run for the failed turn (only for the title's thread).
+    Codex on a 429: the retries are governed by the provider's ``stream_max_retries``, not by
+    ``request_max_retries`` (3 of those still give one request). With ``stream_max_retries = 1``: two
+    requests, the second sent after the Retry-After second; an ``error`` notification
+    ``"Reconnecting... 1/1"`` with ``willRetry`` true (``codexErrorInfo``
+    ``{"responseStreamDisconnected": {"httpStatusCode": 429}}``), then one with ``willRetry`` false and the
+    turn failed with ``"exceeded retry limit, last status: 429 Too Many Requests"`` and ``codexErrorInfo``
+    ``{"responseTooManyFailedAttempts": {"httpStatusCode": 429}}``; the rollout's ``task_complete``
+    carries that message. With 0 retries the same final error comes after one request. The TUI shows
+    ``■ exceeded retry limit, last status: 429 Too Many Requests``.
+``HANG``
+    The stream sends ``response.created``, then nothing, until codex closes the connection (the request is
+    then recorded ``aborted``) or the server closes. The provider option is ``stream_idle_timeout_ms`` in
+    ``[model_providers.mock]`` (checked by trying: codex's default is minutes). Without it: the turn stays
+    ``inProgress``, no ``turn/completed`` comes; ``turn/interrupt`` ends it with ``turn.status``
+    "interrupted" and codex drops the stream. With ``stream_idle_timeout_ms = 1500``: after 1.5 s the
+    turn fails with ``"stream disconnected before completion: idle timeout waiting for SSE"``
+    (``codexErrorInfo`` "other"), ``systemError`` status, the same message in the rollout's
+    ``task_complete.error``; the TUI shows ``■ stream disconnected before completion: idle timeout
+    waiting for SSE``.
+``ESCALATE: <shell command>``
+    An ``exec_command`` call whose arguments add ``"sandbox_permissions": "require_escalated"`` and
+    ``"justification"`` (:data:`ESCALATE_JUSTIFICATION`); after the tool output, ``ESCALATED: <command>``
+    and the output. Codex asks only when the sandbox is ``read-only`` (or ``workspace-write``) and the
+    approval policy is ``on-request`` (config or ``thread/start`` params); with ``danger-full-access`` /
+    ``never`` it just runs the command. Then: ``thread/status/changed`` ``active`` with ``activeFlags:
+    ["waitingOnApproval"]``, ``item/started`` ``commandExecution`` (status inProgress), and the server
+    request ``item/commandExecution/requestApproval`` (its ``id`` is the JSON-RPC id to answer) with
+    ``command`` ``/bin/bash -lc '<command>'``, ``commandActions``, ``cwd``, ``reason`` = the
+    justification, ``availableDecisions`` ``["accept", {"acceptWithExecpolicyAmendment": …}, "cancel"]``
+    (no "decline"). Answering ``{"decision": "accept"}`` gives ``serverRequest/resolved`` with that
+    ``requestId``, the command runs (outside the sandbox), the turn completes. The TUI shows an overlay:
+    ``Would you like to run the following command?``, ``Reason: <justification>``, ``$ <command>``,
+    ``1. Yes, proceed (y)``, ``2. Yes, and don't ask again for commands that start with `<command>` (p)``,
+    ``3. No, and tell Codex what to do differently (esc)``; the key ``y`` approves.
+``PATCH: <path> <content>``
+    A ``custom_tool_call`` of codex's ``apply_patch`` tool whose input adds the file (see
+    :func:`patch_text`; quote a path with spaces as for ``WRITE:``), then ``PATCHED: <path>`` and the tool
+    output. Codex offers ``apply_patch`` (a ``{"type": "custom"}`` free-form tool with a lark grammar) only
+    to some model slugs, e.g. :data:`PATCH_MODEL` ``gpt-5.5``, not to ``mock-model``; when the request's
+    ``tools`` do not offer it, the answer is the message ``PATCH: apply_patch is not offered to <model>``.
+    Codex: ``item/started`` + ``item/completed`` of type ``fileChange`` with ``changes: [{"path":
+    <absolute path>, "kind": {"type": "add"}, "diff": "<content>\n"}]``, ``turn/diff/updated`` with a
+    git diff, the next request ending with a ``custom_tool_call_output`` (``Success. Updated the following
+    files:\nA <path>``); the rollout records a ``response_item`` ``custom_tool_call`` named
+    ``apply_patch`` with the patch as ``input``. The TUI shows ``• Added <path> (+1 -0)``. For ``gpt-5.5``
+    the TUI would first show a model-upgrade screen ("Try new model" / "Use existing model");
+    :func:`codex_config_toml` pre-acknowledges it (``[notice.model_migrations]`` and
+    ``[tui.model_availability_nux]``, the keys the TUI itself writes once it is answered).
 otherwise
     A message quoting the prompt, built by :func:`echo_reply`:
     ``ECHO[<chars> chars sha256=<hex>]: <first 200 chars>``. The digest covers the whole prompt
     (UTF-8), so a test can prove that a large prompt arrived byte for byte.
 
-Directives are lines of the last user message that start with the keyword. The thread-title side
-request of the TUI (``text.format`` is a JSON schema with a ``title`` property) is answered with
-``{"title": "..."}``.
+The title side request (TUI only: the app-server and ``codex exec`` send none) comes from the TUI when a
+first message is submitted in it; codex runs it as an ephemeral thread of its own, and the notify hook
+fires for it too, first, with ``last-assistant-message`` ``{"title": "…"}`` and another ``thread-id``.
 
-Every request is recorded (parsed body, headers without credentials); :meth:`ModelServer.wait_for`
-blocks on a condition variable until a matching request arrives or the deadline passes.
-
-Only the standard library is used, so the module can run anywhere the tests run.
+Every request is recorded (parsed body, headers without credentials, when it ended); see
+:meth:`ModelServer.wait_for`, which blocks on a condition variable until a matching request arrives or the
+deadline passes. Only the standard library is used, so the module can run anywhere the tests run.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.conftest import CODEX_VERSIONS, PINNED_VERSION, VERSIONS_ENV, codex_binaries, parse_versions
 from tests.helpers import wait_for
 
 from . import netns
@@ -713,6 +714,32 @@ def test_find_codex_prefers_environment_override(monkeypatch: pytest.MonkeyPatch
     assert netns.find_codex() is None
 
 
+def test_pinned_versions_include_the_primary_and_the_newest() -> None:
+    assert PINNED_VERSION in CODEX_VERSIONS
+    assert "0.171.0" in CODEX_VERSIONS
+    assert len(set(CODEX_VERSIONS)) == len(CODEX_VERSIONS)
+
+
+def test_versions_variable_maps_each_version_to_its_binary() -> None:
+    value = "0.169.0=/c/a/codex:0.171.0=/odd:path/codex:0.172.0-alpha.1="
+
+    assert parse_versions(value) == {"0.169.0": "/c/a/codex", "0.171.0": "/odd:path/codex"}
+    assert parse_versions("") == {}
+
+
+def test_codex_binaries_take_the_variable_and_report_missing_ones(tmp_path: Path) -> None:
+    fake = tmp_path / "codex"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    first, *others = CODEX_VERSIONS
+    env = {VERSIONS_ENV: f"{first}={fake}:" + ":".join(f"{v}={tmp_path / 'missing'}" for v in others)}
+
+    found = codex_binaries(env)
+
+    assert found[first] == str(fake)
+    assert all(found[v] is None for v in others if v != PINNED_VERSION)
+
+
 def test_enter_loopback_netns_in_a_child_process() -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root to create a network namespace")
@@ -858,7 +885,7 @@ def codex(
 
 
 def last_task_complete(records: list[dict[str, Any]]) -> dict[str, Any]:
-    ends = [
+    ends: list[dict[str, Any]] = [
         r["payload"] for r in records if r["type"] == "event_msg" and r["payload"]["type"] == "task_complete"
     ]
     assert ends, [r["type"] for r in records]
@@ -866,19 +893,24 @@ def last_task_complete(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def test_codex_the_title_request_finishes_before_the_turn(codex: RealCodex) -> None:
-    codex.start_tui("title-order: say hello")
+    prompt = "title-order\nSTEPS: 2 0.3"
+    codex.start_tui(prompt)
 
-    turn = codex.server.wait_for(lambda r: r.kind == "turn", timeout=60, finished=True)
+    first = codex.server.wait_for(lambda r: r.kind == "turn", timeout=60, finished=True)
     title = codex.server.wait_for(lambda r: r.kind == "title", timeout=30, finished=True)
-    assert title.finished_at is not None and turn.finished_at is not None
-    assert title.finished_at < turn.finished_at
-    assert turn.finished_at - turn.received_at >= DEFAULT_TURN_DELAY
-    turns = wait_for(lambda: len(codex.notified_turns()) >= 2 and codex.notified_turns(), timeout=30)
+    assert title.finished_at is not None and first.finished_at is not None
+    assert title.finished_at < first.finished_at
+    assert first.finished_at - first.received_at >= DEFAULT_TURN_DELAY
+    wait_for(lambda: len(codex.notified_turns()) >= 2, timeout=30, what="two notify runs")
+    turns = codex.notified_turns()
     # The notify hook fires for the title's own ephemeral thread first, then for the real turn.
-    assert json.loads(turns[0]["last-assistant-message"]) == {"title": "title-order: say hello"}
-    assert turns[1]["last-assistant-message"] == echo_reply("title-order: say hello")
+    assert json.loads(turns[0]["last-assistant-message"]) == {"title": "title-order STEPS: 2 0.3"}
+    assert turns[1]["last-assistant-message"].startswith("STEPPED: 2\n")
+    assert turns[1]["input-messages"] == [prompt]
     assert turns[0]["thread-id"] != turns[1]["thread-id"]
-    wait_for(lambda: "ECHO[" in codex.screen(), timeout=30, what="the reply on the TUI screen")
+    wait_for(lambda: "STEPPED: 2" in codex.screen(), timeout=30, what="the final message on the TUI screen")
+    screen = codex.screen()
+    assert "• Ran echo step 1" in screen and "• Ran echo step 2" in screen
 
 
 def test_codex_steps_run_each_command_then_the_final_message(codex: RealCodex) -> None:
@@ -1048,11 +1080,12 @@ def test_codex_escalate_in_the_tui_shows_the_approval_overlay(codex: RealCodex) 
     command = "echo approved-in-tui > tui.txt"
     codex.start_tui(f"ESCALATE: {command}")
 
-    screen = wait_for(
-        lambda: "Would you like to run the following command?" in codex.screen() and codex.screen(),
+    wait_for(
+        lambda: "Would you like to run the following command?" in codex.screen(),
         timeout=60,
         what="the approval overlay",
     )
+    screen = codex.screen()
     assert f"Reason: {ESCALATE_JUSTIFICATION}" in screen
     assert f"$ {command}" in screen
     assert "Yes, proceed (y)" in screen
@@ -1062,15 +1095,35 @@ def test_codex_escalate_in_the_tui_shows_the_approval_overlay(codex: RealCodex) 
     wait_for(lambda: "ESCALATED:" in codex.screen(), timeout=30, what="the final message")
 
 
-def test_codex_tui_shows_a_failed_turn_and_notifies_only_the_title(codex: RealCodex) -> None:
-    codex.start_tui("FAIL: 500")
+@pytest.mark.parametrize(
+    ("prompt", "options", "line"),
+    [
+        ("FAIL: 500", {}, "■ We\u2019re currently experiencing high demand"),
+        ("FAIL: 429", {}, "■ exceeded retry limit, last status: 429 Too Many Requests"),
+        (
+            "HANG",
+            {"stream_idle_timeout_ms": 1500},
+            "■ stream disconnected before completion: idle timeout waiting for SSE",
+        ),
+    ],
+    ids=["500", "429", "hang"],
+)
+def test_codex_tui_shows_a_failed_turn_and_notifies_only_the_title(
+    codex: RealCodex, prompt: str, options: dict[str, Any], line: str
+) -> None:
+    codex.configure(**options)
+    codex.start_tui(prompt)
 
-    wait_for(lambda: "■ " in codex.screen(), timeout=60, what="the error line")
-    wait_for(lambda: codex.notified_turns(), timeout=30, what="the title's notify")
-    assert "Ask Codex to do anything" in codex.screen()
-    # The failed turn runs no notify hook; the title side request's does.
+    wait_for(lambda: line in codex.screen(), timeout=60, what=f"the line {line!r}")
+    wait_for(lambda: "Ask Codex to do anything" in codex.screen(), timeout=30, what="the idle composer")
+    # A next message works, and its notify comes after any the failed turn could have caused.
+    codex.tmux("send-keys", "-t", "tui", "-l", "after the failure")
+    codex.tmux("send-keys", "-t", "tui", "Enter")
+    wait_for(lambda: len(codex.notified_turns()) >= 2, timeout=60, what="the next turn's notify")
     turns = codex.notified_turns()
-    assert [json.loads(t["last-assistant-message"]) for t in turns] == [{"title": "FAIL: 500"}]
+    # The failed turn ran no notify hook: only the title side request's and the next turn's.
+    assert json.loads(turns[0]["last-assistant-message"]) == {"title": prompt}
+    assert [t["last-assistant-message"] for t in turns[1:]] == [echo_reply("after the failure")]
 
 
 def test_codex_patch_edits_a_file_through_apply_patch(codex: RealCodex) -> None:
