@@ -36,8 +36,9 @@ class AppServerClient:
     """One connection to an app-server: send requests, answer server requests, wait for messages."""
 
     def __init__(self, socket_path: Path, *, timeout: float = 10) -> None:
+        # legacy=True: a plain connection object, closed by close(), rather than a context manager.
         self._ws: ClientConnection = unix_connect(
-            str(socket_path), uri="ws://localhost/", open_timeout=timeout
+            str(socket_path), uri="ws://localhost/", open_timeout=timeout, legacy=True
         )
         self._cond = threading.Condition()
         self._messages: list[Message] = []
