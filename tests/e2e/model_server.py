@@ -81,7 +81,10 @@ point below.
     ``command`` ``/bin/bash -lc '<command>'``, ``commandActions``, ``cwd``, ``reason`` = the
     justification, ``availableDecisions`` ``["accept", {"acceptWithExecpolicyAmendment": …}, "cancel"]``
     (no "decline"). Answering ``{"decision": "accept"}`` gives ``serverRequest/resolved`` with that
-    ``requestId``, the command runs (outside the sandbox), the turn completes. The TUI shows an overlay:
+    ``requestId``, the command runs (outside the sandbox), the turn completes. ``"cancel"``: the
+    ``commandExecution`` completes with status "declined" and the turn ends "interrupted" (no further
+    model request). ``"decline"`` (accepted though not offered): "declined" too, but the model gets the
+    output ``exec_command failed: … rejected by user …`` and the turn completes. The TUI shows an overlay:
     ``Would you like to run the following command?``, ``Reason: <justification>``, ``$ <command>``,
     ``1. Yes, proceed (y)``, ``2. Yes, and don't ask again for commands that start with `<command>` (p)``,
     ``3. No, and tell Codex what to do differently (esc)``; the key ``y`` approves.

@@ -1075,6 +1075,31 @@ def test_codex_escalate_asks_for_approval_and_runs_once_accepted(codex: RealCode
     assert (codex.project / "escalated.txt").read_text() == "approved\n"
 
 
+@pytest.mark.parametrize("decision", ["cancel", "decline"])
+def test_codex_escalate_refused_runs_nothing(codex: RealCodex, decision: str) -> None:
+    codex.configure(sandbox_mode="read-only", approval_policy="on-request")
+    with codex.app_server() as app, app.connect() as client:
+        thread = client.start_thread(cwd=str(codex.project))
+        turn = client.start_turn(thread["id"], "ESCALATE: echo no > refused.txt")
+        ask = client.server_request("item/commandExecution/requestApproval", timeout=60)
+        client.respond(ask, {"decision": decision})
+        done = client.turn_completed(turn["id"], timeout=60)
+        commands = client.items("item/completed", turn["id"], "commandExecution")
+
+    assert [c["status"] for c in commands] == ["declined"]
+    assert not (codex.project / "refused.txt").exists()
+    kinds = [r.kind for r in codex.server.responses_requests()]
+    if decision == "cancel":
+        # "cancel" (offered) interrupts the turn; the model is not asked again.
+        assert done["status"] == "interrupted"
+        assert kinds == ["turn"]
+    else:
+        # "decline" (accepted, though not offered) reports the refusal to the model and the turn goes on.
+        assert done["status"] == "completed"
+        assert kinds == ["turn", "tool_result"]
+        assert "rejected by user" in done["items"][-1]["text"]
+
+
 def test_codex_escalate_in_the_tui_shows_the_approval_overlay(codex: RealCodex) -> None:
     codex.configure(sandbox_mode="read-only", approval_policy="on-request")
     command = "echo approved-in-tui > tui.txt"
