@@ -1,4 +1,10 @@
-"""Tests of the scripted Responses API server, with a plain HTTP client (no codex involved)."""
+"""Tests of the scripted Responses API server.
+
+The first part talks to it with a plain HTTP client (no codex involved). The last part runs the real codex
+(every version pinned in scripts/codex-versions) against it, through the app-server protocol, ``codex exec
+--json`` and the TUI in tmux, and asserts what codex makes of each directive: the facts the module docstring
+of model_server.py states.
+"""
 
 from __future__ import annotations
 
@@ -6,27 +12,44 @@ import hashlib
 import http.client
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.e2e.conftest import CODEX_VERSIONS, PINNED_VERSION, VERSIONS_ENV, codex_binaries, parse_versions
+from tests.helpers import wait_for
+
 from . import netns
+from .appserver_client import AppServer
 from .model_server import (
     API_KEY_ENV,
+    DEFAULT_STEP_DELAY,
+    DEFAULT_TURN_DELAY,
     ECHO_HEAD_CHARS,
+    ESCALATE_JUSTIFICATION,
+    MODEL_MIGRATIONS_SEEN,
+    MODEL_NUX_SEEN,
+    PATCH_MODEL,
+    RETRY_AFTER_SECONDS,
     USAGE_INPUT_TOKENS,
     USAGE_OUTPUT_TOKENS,
+    Directives,
     ModelServer,
     codex_config_toml,
     codex_env,
     echo_reply,
     parse_directives,
+    patch_text,
+    step_command,
     user_texts,
     write_codex_config,
     write_command,
@@ -43,7 +66,8 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 @pytest.fixture
 def server() -> Iterator[ModelServer]:
-    with ModelServer() as srv:
+    # No turn delay here, so these tests run fast; test_turn_delay_* check the default.
+    with ModelServer(turn_delay=0) as srv:
         yield srv
 
 
@@ -306,6 +330,166 @@ def test_title_request_gets_json_title(server: ModelServer) -> None:
     assert server.requests[-1].kind == "title"
 
 
+def tool_output(call: dict[str, Any], output: str) -> dict[str, Any]:
+    """The input item codex sends back after running a call from the scripted model."""
+    kind = "custom_tool_call_output" if call["type"] == "custom_tool_call" else "function_call_output"
+    return {"type": kind, "call_id": call["call_id"], "output": output}
+
+
+TITLE_FORMAT = {
+    "format": {
+        "type": "json_schema",
+        "name": "thread_title",
+        "schema": {"type": "object", "properties": {"title": {"type": "string"}}},
+    }
+}
+
+
+def test_turn_delay_holds_turns_but_not_the_title() -> None:
+    with ModelServer() as srv:
+        assert srv.turn_delay == DEFAULT_TURN_DELAY
+        start = time.monotonic()
+        post(srv, request_body(user_message("User prompt:\nname this"), text=TITLE_FORMAT))
+        title_took = time.monotonic() - start
+        start = time.monotonic()
+        post(srv, request_body(user_message("a turn")))
+        turn_took = time.monotonic() - start
+
+    assert turn_took >= DEFAULT_TURN_DELAY
+    assert title_took < DEFAULT_TURN_DELAY
+    title, turn = srv.requests
+    assert (title.kind, turn.kind) == ("title", "turn")
+    assert title.finished_at is not None and turn.finished_at is not None
+
+
+def test_turn_delay_can_be_changed_between_requests(server: ModelServer) -> None:
+    server.turn_delay = 0.4
+    start = time.monotonic()
+    stream = post(server, request_body(user_message("later")))
+
+    assert time.monotonic() - start >= 0.4
+    assert stream.text() == echo_reply("later")
+
+
+def test_steps_directive_runs_n_calls_then_a_final_message(server: ModelServer) -> None:
+    prompt = "STEPS: 3 0.1"
+    items: list[dict[str, Any]] = [user_message(prompt)]
+    commands = []
+    start = time.monotonic()
+    for step in range(1, 4):
+        call = post(server, request_body(*items)).done_item()
+        assert call["type"] == "function_call" and call["name"] == "exec_command"
+        commands.append(json.loads(call["arguments"])["cmd"])
+        items += [call, tool_output(call, f"Output:\nstep {step}\n")]
+    final = post(server, request_body(*items))
+
+    assert time.monotonic() - start >= 0.3
+    assert commands == [step_command(i) for i in (1, 2, 3)] == ["echo step 1", "echo step 2", "echo step 3"]
+    assert final.text() == "STEPPED: 3\nOutput:\nstep 3\n"
+    assert [r.kind for r in server.requests] == ["turn", "tool_result", "tool_result", "tool_result"]
+
+
+def test_steps_count_only_the_outputs_of_the_current_turn(server: ModelServer) -> None:
+    earlier_call = {"type": "function_call", "call_id": "old", "name": "exec_command", "arguments": "{}"}
+    body = request_body(
+        user_message("STEPS: 1 0"),
+        earlier_call,
+        tool_output(earlier_call, "old output"),
+        {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "done"}]},
+        user_message("STEPS: 2 0"),
+    )
+
+    call = post(server, body).done_item()
+
+    assert json.loads(call["arguments"])["cmd"] == "echo step 1"
+
+
+@pytest.mark.parametrize("status", [500, 503, 400])
+def test_fail_directive_answers_an_http_error_for_every_request_of_the_turn(
+    server: ModelServer, status: int
+) -> None:
+    call = {"type": "function_call", "call_id": "c1", "name": "exec_command", "arguments": "{}"}
+    first = post(server, request_body(user_message(f"FAIL: {status}")))
+    later = post(server, request_body(user_message(f"FAIL: {status}"), call, tool_output(call, "x")))
+
+    for stream in (first, later):
+        assert stream.status == status
+        assert stream.headers["content-type"] == "application/json"
+        assert json.loads(stream.raw)["error"]["message"] == f"scripted failure {status}"
+        assert "retry-after" not in stream.headers
+    assert [(r.kind, r.reply and r.reply.status) for r in server.requests] == [
+        ("turn", status),
+        ("tool_result", status),
+    ]
+    assert post(server, request_body(user_message("fine again"))).status == 200
+
+
+def test_fail_429_carries_retry_after(server: ModelServer) -> None:
+    stream = post(server, request_body(user_message("FAIL: 429")))
+
+    assert stream.status == 429
+    assert stream.headers["retry-after"] == str(RETRY_AFTER_SECONDS)
+    assert json.loads(stream.raw)["error"]["type"] == "rate_limit_exceeded"
+
+
+def test_fail_does_not_touch_the_title_request(server: ModelServer) -> None:
+    stream = post(server, request_body(user_message("User prompt:\nFAIL: 500"), text=TITLE_FORMAT))
+
+    assert stream.status == 200
+    assert json.loads(stream.text())["title"] == "FAIL: 500"
+
+
+def test_hang_sends_created_then_nothing_until_the_client_leaves(server: ModelServer) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    conn.request("POST", "/v1/responses", body=json.dumps(request_body(user_message("HANG"))))
+    resp = conn.getresponse()
+    first = resp.read1(65536)
+    rec = server.wait_for(lambda r: r.kind == "turn", timeout=5)
+
+    assert resp.status == 200
+    assert first.startswith(b"event: response.created\n")
+    with pytest.raises(TimeoutError):
+        server.wait_for(lambda r: r is rec, timeout=1.0, finished=True)
+    conn.close()
+    done = server.wait_for(lambda r: r is rec, timeout=5, finished=True)
+    assert done.aborted
+    assert done.reply is not None and done.reply.kind == "hang"
+
+
+def test_escalate_directive_asks_for_an_escalated_exec_command(server: ModelServer) -> None:
+    prompt = "ESCALATE: touch /etc/x"
+    call = post(server, request_body(user_message(prompt))).done_item()
+    args = json.loads(call["arguments"])
+
+    assert call["name"] == "exec_command"
+    assert args["cmd"] == "touch /etc/x"
+    assert args["sandbox_permissions"] == "require_escalated"
+    assert args["justification"] == ESCALATE_JUSTIFICATION
+    final = post(server, request_body(user_message(prompt), call, tool_output(call, "Output:\n")))
+    assert final.text() == "ESCALATED: touch /etc/x\nOutput:\n"
+
+
+def test_patch_directive_calls_apply_patch_when_it_is_offered(server: ModelServer) -> None:
+    prompt = 'PATCH: "docs/a b.md" new text ✓'
+    tools = [{"type": "custom", "name": "apply_patch", "format": {"type": "grammar"}}]
+    call = post(server, request_body(user_message(prompt), tools=tools)).done_item()
+
+    assert call["type"] == "custom_tool_call"
+    assert call["name"] == "apply_patch"
+    assert call["input"] == patch_text("docs/a b.md", "new text ✓")
+    assert call["input"] == "*** Begin Patch\n*** Add File: docs/a b.md\n+new text ✓\n*** End Patch\n"
+    final = post(server, request_body(user_message(prompt), call, tool_output(call, "Success."), tools=tools))
+    assert final.text() == "PATCHED: docs/a b.md\nSuccess."
+
+
+def test_patch_directive_says_so_when_apply_patch_is_not_offered(server: ModelServer) -> None:
+    stream = post(
+        server, request_body(user_message("PATCH: a.txt x"), tools=[{"type": "function", "name": "x"}])
+    )
+
+    assert stream.text() == "PATCH: apply_patch is not offered to mock-model"
+
+
 # --------------------------------------------------------------------------------------------- recording
 
 
@@ -366,7 +550,7 @@ def test_unknown_routes_answer_404_and_are_recorded(server: ModelServer) -> None
 
 
 def test_close_cuts_open_streams_and_frees_port() -> None:
-    srv = ModelServer()
+    srv = ModelServer(turn_delay=0)
     port = srv.port
     outcome: list[BaseException | Stream] = []
 
@@ -392,6 +576,21 @@ def test_close_cuts_open_streams_and_frees_port() -> None:
 
 
 # --------------------------------------------------------------------------------------------- parsing
+
+
+def test_parse_directives_of_the_real_service_kind() -> None:
+    d = parse_directives("STEPS: 4\nFAIL: 429\nHANG\nESCALATE: rm -rf build\nPATCH: 'a b.txt' hi there")
+
+    assert (d.steps, d.step_delay) == (4, DEFAULT_STEP_DELAY)
+    assert d.fail == 429
+    assert d.hang
+    assert d.escalate == "rm -rf build"
+    assert d.patch == ("a b.txt", "hi there")
+    assert parse_directives("STEPS: 2 0.25") == Directives(steps=2, step_delay=0.25)
+    for bad in ("STEPS: 0", "STEPS: many", "STEPS: 999", "FAIL: 200", "FAIL: x", "FAIL: 600", "HANG now"):
+        assert parse_directives(bad) == Directives(), bad
+    assert parse_directives("please HANG:") == Directives()
+    assert parse_directives("FAIL: 500\nFAIL: 429").fail == 500
 
 
 def test_parse_directives() -> None:
@@ -438,7 +637,32 @@ def test_config_toml_points_codex_at_the_server(tmp_path: Path) -> None:
     assert cfg["analytics"] == {"enabled": False}
     assert cfg["tui"]["disable_paste_burst"] is True
     assert cfg["projects"] == {str(project): {"trust_level": "trusted"}}
-    assert cfg["notice"] == {"hide_full_access_warning": True}
+    assert cfg["notice"]["hide_full_access_warning"] is True
+    assert cfg["notice"]["model_migrations"] == MODEL_MIGRATIONS_SEEN
+    assert cfg["tui"]["model_availability_nux"] == dict.fromkeys(MODEL_NUX_SEEN, 1)
+    assert "stream_idle_timeout_ms" not in provider
+
+
+@pytest.mark.skipif(tomllib is None, reason="tomllib needs Python 3.11")
+def test_config_toml_variants_for_the_failure_directives() -> None:
+    assert tomllib is not None
+    text = codex_config_toml(
+        "http://127.0.0.1:1/v1",
+        model=PATCH_MODEL,
+        sandbox_mode="read-only",
+        approval_policy="on-request",
+        request_max_retries=3,
+        stream_max_retries=1,
+        stream_idle_timeout_ms=1500,
+    )
+    cfg = tomllib.loads(text)
+
+    assert cfg["model"] == "gpt-5.5"
+    assert (cfg["sandbox_mode"], cfg["approval_policy"]) == ("read-only", "on-request")
+    provider = cfg["model_providers"]["mock"]
+    assert provider["request_max_retries"] == 3
+    assert provider["stream_max_retries"] == 1
+    assert provider["stream_idle_timeout_ms"] == 1500
 
 
 @pytest.mark.skipif(tomllib is None, reason="tomllib needs Python 3.11")
@@ -490,6 +714,32 @@ def test_find_codex_prefers_environment_override(monkeypatch: pytest.MonkeyPatch
     assert netns.find_codex() is None
 
 
+def test_pinned_versions_include_the_primary_and_the_newest() -> None:
+    assert PINNED_VERSION in CODEX_VERSIONS
+    assert "0.171.0" in CODEX_VERSIONS
+    assert len(set(CODEX_VERSIONS)) == len(CODEX_VERSIONS)
+
+
+def test_versions_variable_maps_each_version_to_its_binary() -> None:
+    value = "0.169.0=/c/a/codex:0.171.0=/odd:path/codex:0.172.0-alpha.1="
+
+    assert parse_versions(value) == {"0.169.0": "/c/a/codex", "0.171.0": "/odd:path/codex"}
+    assert parse_versions("") == {}
+
+
+def test_codex_binaries_take_the_variable_and_report_missing_ones(tmp_path: Path) -> None:
+    fake = tmp_path / "codex"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    first, *others = CODEX_VERSIONS
+    env = {VERSIONS_ENV: f"{first}={fake}:" + ":".join(f"{v}={tmp_path / 'missing'}" for v in others)}
+
+    found = codex_binaries(env)
+
+    assert found[first] == str(fake)
+    assert all(found[v] is None for v in others if v != PINNED_VERSION)
+
+
 def test_enter_loopback_netns_in_a_child_process() -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root to create a network namespace")
@@ -511,3 +761,423 @@ def test_enter_loopback_netns_in_a_child_process() -> None:
         pytest.skip(proc.stdout.strip())
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "None ['lo'] True"
+
+
+# --------------------------------------------------------------------------------------------- real codex
+#
+# Each test below runs once per pinned codex version (the ``real_codex`` fixture is parametrized over
+# scripts/codex-versions) with a model server of its own.
+
+
+@dataclass
+class RealCodex:
+    """One real codex version, a model server, an isolated CODEX_HOME and a trusted git project."""
+
+    binary: str
+    version: str
+    server: ModelServer
+    project: Path
+    home: Path
+    codex_home: Path
+    short_dir: Path  # for Unix sockets (their path is limited to 107 bytes)
+    tmux_socket: str
+
+    def configure(self, **options: Any) -> None:
+        notify = [sys.executable, str(NOTIFY_SCRIPT), str(self.turns_file)]
+        write_codex_config(
+            self.codex_home, self.server.base_url, trusted_projects=[self.project], notify=notify, **options
+        )
+
+    @property
+    def turns_file(self) -> Path:
+        return self.home / "turns.jsonl"
+
+    def env(self) -> dict[str, str]:
+        return codex_env(self.home, self.codex_home)
+
+    def app_server(self) -> AppServer:
+        return AppServer(
+            self.binary,
+            self.short_dir / "app.sock",
+            env=self.env(),
+            cwd=self.project,
+            log_path=self.home / "app-server.log",
+        )
+
+    def exec_json(self, prompt: str) -> tuple[int, list[dict[str, Any]]]:
+        proc = subprocess.run(
+            [self.binary, "exec", "--json", prompt],
+            cwd=self.project,
+            env=self.env(),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=False,
+        )
+        return proc.returncode, [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+
+    def rollout(self, thread_id: str) -> list[dict[str, Any]]:
+        """The records of the thread's rollout file."""
+        paths = list((self.codex_home / "sessions").rglob(f"rollout-*-{thread_id}.jsonl"))
+        assert len(paths) == 1, paths
+        return [json.loads(line) for line in paths[0].read_text().splitlines() if line.strip()]
+
+    def notified_turns(self) -> list[dict[str, Any]]:
+        """The notify hook's payloads, in the order codex ran it."""
+        if not self.turns_file.exists():
+            return []
+        return [json.loads(line) for line in self.turns_file.read_text().splitlines()]
+
+    # -- the TUI in tmux --------------------------------------------------------------------------
+
+    def tmux(self, *args: str) -> str:
+        proc = subprocess.run(
+            ["tmux", "-L", self.tmux_socket, "-f", "/dev/null", *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        return proc.stdout
+
+    def start_tui(self, prompt: str) -> None:
+        """The TUI in a 120x40 tmux pane, with the prompt on its command line (a first message, as typed)."""
+        env_args = [f"{k}={v}" for k, v in self.env().items()]
+        argv = ["env", *env_args, self.binary, "--no-alt-screen", prompt]
+        self.tmux(
+            "new-session", "-d", "-s", "tui", "-x", "120", "-y", "40", "-c", str(self.project), "--", *argv
+        )
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-J", "-t", "tui")
+
+
+# A notify program: appends its JSON argument to the file named by its first argument.
+NOTIFY_SCRIPT = Path(__file__).with_name("notify_recorder.py")
+
+
+@pytest.fixture
+def codex(
+    real_codex: str,
+    codex_version: str,
+    project: Path,
+    isolated_env: dict[str, str],
+) -> Iterator[RealCodex]:
+    short_dir = Path(tempfile.mkdtemp(prefix="ca-e2e-"))
+    with ModelServer() as srv:
+        live = RealCodex(
+            binary=real_codex,
+            version=codex_version,
+            server=srv,
+            project=project,
+            home=Path(isolated_env["HOME"]),
+            codex_home=Path(isolated_env["CODEX_HOME"]),
+            short_dir=short_dir,
+            tmux_socket=isolated_env["CODEX_AGENT_TMUX_SOCKET"],
+        )
+        live.configure()
+        try:
+            yield live
+        finally:
+            subprocess.run(["tmux", "-L", live.tmux_socket, "kill-server"], capture_output=True, check=False)
+            shutil.rmtree(short_dir, ignore_errors=True)
+
+
+def last_task_complete(records: list[dict[str, Any]]) -> dict[str, Any]:
+    ends: list[dict[str, Any]] = [
+        r["payload"] for r in records if r["type"] == "event_msg" and r["payload"]["type"] == "task_complete"
+    ]
+    assert ends, [r["type"] for r in records]
+    return ends[-1]
+
+
+def test_codex_the_title_request_finishes_before_the_turn(codex: RealCodex) -> None:
+    prompt = "title-order\nSTEPS: 2 0.3"
+    codex.start_tui(prompt)
+
+    first = codex.server.wait_for(lambda r: r.kind == "turn", timeout=60, finished=True)
+    title = codex.server.wait_for(lambda r: r.kind == "title", timeout=30, finished=True)
+    assert title.finished_at is not None and first.finished_at is not None
+    assert title.finished_at < first.finished_at
+    assert first.finished_at - first.received_at >= DEFAULT_TURN_DELAY
+    wait_for(lambda: len(codex.notified_turns()) >= 2, timeout=30, what="two notify runs")
+    turns = codex.notified_turns()
+    # The notify hook fires for the title's own ephemeral thread first, then for the real turn.
+    assert json.loads(turns[0]["last-assistant-message"]) == {"title": "title-order STEPS: 2 0.3"}
+    assert turns[1]["last-assistant-message"].startswith("STEPPED: 2\n")
+    assert turns[1]["input-messages"] == [prompt]
+    assert turns[0]["thread-id"] != turns[1]["thread-id"]
+    wait_for(lambda: "STEPPED: 2" in codex.screen(), timeout=30, what="the final message on the TUI screen")
+    screen = codex.screen()
+    assert "• Ran echo step 1" in screen and "• Ran echo step 2" in screen
+
+
+def test_codex_steps_run_each_command_then_the_final_message(codex: RealCodex) -> None:
+    with codex.app_server() as app, app.connect() as client:
+        thread = client.start_thread(cwd=str(codex.project))
+        started = time.monotonic()
+        turn = client.start_turn(thread["id"], "STEPS: 3 0.4", clientUserMessageId="cm-steps")
+        done = client.turn_completed(turn["id"], timeout=60)
+        took = time.monotonic() - started
+        commands = client.items("item/completed", turn["id"], "commandExecution")
+        messages = client.items("item/completed", turn["id"], "agentMessage")
+        users = client.items("item/completed", turn["id"], "userMessage")
+
+    assert done["status"] == "completed"
+    assert [c["commandActions"][0]["command"] for c in commands] == [
+        "echo step 1",
+        "echo step 2",
+        "echo step 3",
+    ]
+    assert [c["aggregatedOutput"] for c in commands] == ["step 1\n", "step 2\n", "step 3\n"]
+    assert all(c["exitCode"] == 0 for c in commands)
+    assert [m["text"].split("\n")[0] for m in messages] == ["STEPPED: 3"]
+    assert [u["clientId"] for u in users] == ["cm-steps"]
+    assert took >= 3 * 0.4
+    assert [r.kind for r in codex.server.responses_requests()] == ["turn", *["tool_result"] * 3]
+    assert last_task_complete(codex.rollout(thread["id"]))["last_agent_message"].startswith("STEPPED: 3")
+
+
+def test_codex_fail_500_fails_the_turn_and_the_thread_stays_usable(codex: RealCodex) -> None:
+    with codex.app_server() as app, app.connect() as client:
+        thread = client.start_thread(cwd=str(codex.project))
+        turn = client.start_turn(thread["id"], "FAIL: 500")
+        failed = client.turn_completed(turn["id"], timeout=60)
+        error = client.notification("error", timeout=5)
+        status = client.notification(
+            "thread/status/changed", timeout=5, where=lambda p: p["status"]["type"] == "systemError"
+        )
+        after = client.start_turn(thread["id"], "after the failure")
+        recovered = client.turn_completed(after["id"], timeout=60)
+
+    assert failed["status"] == "failed"
+    assert failed["error"]["codexErrorInfo"] == "internalServerError"
+    assert failed["error"]["message"]
+    assert error["willRetry"] is False and error["error"] == failed["error"]
+    assert status["threadId"] == thread["id"]
+    assert recovered["status"] == "completed"
+    assert recovered["items"][-1]["text"] == echo_reply("after the failure")
+    assert [(r.kind, r.reply and r.reply.status) for r in codex.server.responses_requests()] == [
+        ("turn", 500),
+        ("turn", 200),
+    ]
+    ends = [r["payload"] for r in codex.rollout(thread["id"]) if r["payload"].get("type") == "task_complete"]
+    assert ends[0]["last_agent_message"] is None
+    assert ends[0]["error"] == {
+        "message": failed["error"]["message"],
+        "codex_error_info": "internal_server_error",
+    }
+    assert "error" not in ends[1]
+
+
+def test_codex_exec_json_reports_a_failed_turn(codex: RealCodex) -> None:
+    code, events = codex.exec_json("FAIL: 500")
+
+    assert code == 1
+    types = [e["type"] for e in events]
+    assert types[0] == "thread.started"
+    assert types[-2:] == ["error", "turn.failed"]
+    assert events[-1]["error"]["message"] == events[-2]["message"]
+    assert "turn.completed" not in types
+
+
+def test_codex_fail_429_is_retried_until_the_stream_retries_run_out(codex: RealCodex) -> None:
+    # request_max_retries does not retry a 429 of the responses stream; stream_max_retries does.
+    codex.configure(request_max_retries=3, stream_max_retries=1)
+    with codex.app_server() as app, app.connect() as client:
+        thread = client.start_thread(cwd=str(codex.project))
+        turn = client.start_turn(thread["id"], "FAIL: 429")
+        failed = client.turn_completed(turn["id"], timeout=60)
+        errors = [m["params"] for m in client.messages if m.get("method") == "error"]
+
+    requests = codex.server.responses_requests()
+    assert [(r.kind, r.reply and r.reply.status) for r in requests] == [("turn", 429), ("turn", 429)]
+    # codex waits at least the Retry-After before it tries again.
+    assert requests[1].received_at - requests[0].finished_at >= RETRY_AFTER_SECONDS * 0.9  # type: ignore[operator]
+    assert [(e["willRetry"], e["error"]["message"]) for e in errors] == [
+        (True, "Reconnecting... 1/1"),
+        (False, "exceeded retry limit, last status: 429 Too Many Requests"),
+    ]
+    assert failed["status"] == "failed"
+    assert failed["error"]["codexErrorInfo"] == {"responseTooManyFailedAttempts": {"httpStatusCode": 429}}
+    end = last_task_complete(codex.rollout(thread["id"]))
+    assert end["last_agent_message"] is None
+    assert end["error"]["message"] == "exceeded retry limit, last status: 429 Too Many Requests"
+
+
+def test_codex_hang_never_completes_without_an_idle_timeout(codex: RealCodex) -> None:
+    with codex.app_server() as app, app.connect() as client:
+        thread = client.start_thread(cwd=str(codex.project))
+        turn = client.start_turn(thread["id"], "HANG")
+        hung = codex.server.wait_for(lambda r: r.kind == "turn", timeout=30)
+        with pytest.raises(TimeoutError):
+            client.turn_completed(turn["id"], timeout=4)
+        assert not hung.finished
+        client.request("turn/interrupt", {"threadId": thread["id"], "turnId": turn["id"]})
+        interrupted = client.turn_completed(turn["id"], timeout=30)
+
+    assert interrupted["status"] == "interrupted"
+    # Interrupting drops the hung stream.
+    assert codex.server.wait_for(lambda r: r is hung and r.aborted, timeout=10, finished=True)
+
+
+def test_codex_hang_fails_the_turn_after_the_stream_idle_timeout(codex: RealCodex) -> None:
+    codex.configure(stream_idle_timeout_ms=1500)
+    with codex.app_server() as app, app.connect() as client:
+        thread = client.start_thread(cwd=str(codex.project))
+        started = time.monotonic()
+        turn = client.start_turn(thread["id"], "HANG")
+        failed = client.turn_completed(turn["id"], timeout=60)
+        took = time.monotonic() - started
+
+    assert failed["status"] == "failed"
+    assert failed["error"]["message"] == "stream disconnected before completion: idle timeout waiting for SSE"
+    assert failed["error"]["codexErrorInfo"] == "other"
+    assert 1.5 <= took < 30
+    requests = codex.server.responses_requests()
+    assert len(requests) == 1 and requests[0].aborted
+    end = last_task_complete(codex.rollout(thread["id"]))
+    assert end["last_agent_message"] is None
+    assert end["error"]["message"] == failed["error"]["message"]
+
+
+def test_codex_escalate_asks_for_approval_and_runs_once_accepted(codex: RealCodex) -> None:
+    codex.configure(sandbox_mode="read-only", approval_policy="on-request")
+    command = "echo approved > escalated.txt"
+    with codex.app_server() as app, app.connect() as client:
+        thread = client.start_thread(cwd=str(codex.project))
+        turn = client.start_turn(thread["id"], f"ESCALATE: {command}")
+        ask = client.server_request("item/commandExecution/requestApproval", timeout=60)
+        waiting = client.notification(
+            "thread/status/changed",
+            timeout=5,
+            where=lambda p: p["status"].get("activeFlags") == ["waitingOnApproval"],
+        )
+        assert not (codex.project / "escalated.txt").exists()
+        client.respond(ask, {"decision": "accept"})
+        resolved = client.notification("serverRequest/resolved", timeout=30)
+        done = client.turn_completed(turn["id"], timeout=60)
+        ran = client.items("item/completed", turn["id"], "commandExecution")
+
+    params = ask["params"]
+    assert params["threadId"] == thread["id"] and params["turnId"] == turn["id"]
+    assert params["command"] == f"/bin/bash -lc '{command}'"
+    assert params["commandActions"] == [{"type": "unknown", "command": command}]
+    assert params["reason"] == ESCALATE_JUSTIFICATION
+    assert params["cwd"] == str(codex.project)
+    assert "accept" in params["availableDecisions"] and "cancel" in params["availableDecisions"]
+    assert waiting["threadId"] == thread["id"]
+    assert resolved["requestId"] == ask["id"]
+    assert done["status"] == "completed"
+    assert done["items"][-1]["text"].startswith(f"ESCALATED: {command}\n")
+    assert [c["exitCode"] for c in ran] == [0]
+    assert (codex.project / "escalated.txt").read_text() == "approved\n"
+
+
+@pytest.mark.parametrize("decision", ["cancel", "decline"])
+def test_codex_escalate_refused_runs_nothing(codex: RealCodex, decision: str) -> None:
+    codex.configure(sandbox_mode="read-only", approval_policy="on-request")
+    with codex.app_server() as app, app.connect() as client:
+        thread = client.start_thread(cwd=str(codex.project))
+        turn = client.start_turn(thread["id"], "ESCALATE: echo no > refused.txt")
+        ask = client.server_request("item/commandExecution/requestApproval", timeout=60)
+        client.respond(ask, {"decision": decision})
+        done = client.turn_completed(turn["id"], timeout=60)
+        commands = client.items("item/completed", turn["id"], "commandExecution")
+
+    assert [c["status"] for c in commands] == ["declined"]
+    assert not (codex.project / "refused.txt").exists()
+    kinds = [r.kind for r in codex.server.responses_requests()]
+    if decision == "cancel":
+        # "cancel" (offered) interrupts the turn; the model is not asked again.
+        assert done["status"] == "interrupted"
+        assert kinds == ["turn"]
+    else:
+        # "decline" (accepted, though not offered) reports the refusal to the model and the turn goes on.
+        assert done["status"] == "completed"
+        assert kinds == ["turn", "tool_result"]
+        assert "rejected by user" in done["items"][-1]["text"]
+
+
+def test_codex_escalate_in_the_tui_shows_the_approval_overlay(codex: RealCodex) -> None:
+    codex.configure(sandbox_mode="read-only", approval_policy="on-request")
+    command = "echo approved-in-tui > tui.txt"
+    codex.start_tui(f"ESCALATE: {command}")
+
+    wait_for(
+        lambda: "Would you like to run the following command?" in codex.screen(),
+        timeout=60,
+        what="the approval overlay",
+    )
+    screen = codex.screen()
+    assert f"Reason: {ESCALATE_JUSTIFICATION}" in screen
+    assert f"$ {command}" in screen
+    assert "Yes, proceed (y)" in screen
+    assert not (codex.project / "tui.txt").exists()
+    codex.tmux("send-keys", "-t", "tui", "y")
+    wait_for(lambda: (codex.project / "tui.txt").exists(), timeout=30, what="the approved command to run")
+    wait_for(lambda: "ESCALATED:" in codex.screen(), timeout=30, what="the final message")
+
+
+@pytest.mark.parametrize(
+    ("prompt", "options", "line"),
+    [
+        ("FAIL: 500", {}, "■ We\u2019re currently experiencing high demand"),
+        ("FAIL: 429", {}, "■ exceeded retry limit, last status: 429 Too Many Requests"),
+        (
+            "HANG",
+            {"stream_idle_timeout_ms": 1500},
+            "■ stream disconnected before completion: idle timeout waiting for SSE",
+        ),
+    ],
+    ids=["500", "429", "hang"],
+)
+def test_codex_tui_shows_a_failed_turn_and_notifies_only_the_title(
+    codex: RealCodex, prompt: str, options: dict[str, Any], line: str
+) -> None:
+    codex.configure(**options)
+    codex.start_tui(prompt)
+
+    wait_for(lambda: line in codex.screen(), timeout=60, what=f"the line {line!r}")
+    wait_for(lambda: "Ask Codex to do anything" in codex.screen(), timeout=30, what="the idle composer")
+    # A next message works, and its notify comes after any the failed turn could have caused.
+    codex.tmux("send-keys", "-t", "tui", "-l", "after the failure")
+    codex.tmux("send-keys", "-t", "tui", "Enter")
+    wait_for(lambda: len(codex.notified_turns()) >= 2, timeout=60, what="the next turn's notify")
+    turns = codex.notified_turns()
+    # The failed turn ran no notify hook: only the title side request's and the next turn's.
+    assert json.loads(turns[0]["last-assistant-message"]) == {"title": prompt}
+    assert [t["last-assistant-message"] for t in turns[1:]] == [echo_reply("after the failure")]
+
+
+def test_codex_patch_edits_a_file_through_apply_patch(codex: RealCodex) -> None:
+    codex.configure(model=PATCH_MODEL)
+    with codex.app_server() as app, app.connect() as client:
+        thread = client.start_thread(cwd=str(codex.project))
+        turn = client.start_turn(thread["id"], "PATCH: notes/added.txt written by apply_patch")
+        done = client.turn_completed(turn["id"], timeout=60)
+        changes = client.items("item/completed", turn["id"], "fileChange")
+
+    assert done["status"] == "completed"
+    assert done["items"][-1]["text"].startswith("PATCHED: notes/added.txt\n")
+    assert (codex.project / "notes" / "added.txt").read_text() == "written by apply_patch\n"
+    assert [c["changes"] for c in changes] == [
+        [
+            {
+                "path": str(codex.project / "notes" / "added.txt"),
+                "kind": {"type": "add"},
+                "diff": "written by apply_patch\n",
+            }
+        ]
+    ]
+    first, result = codex.server.responses_requests()
+    offered = [t for t in first.body["tools"] if t.get("name") == "apply_patch"]
+    assert [t["type"] for t in offered] == ["custom"]
+    assert result.body["input"][-1]["type"] == "custom_tool_call_output"
+    calls = [
+        r["payload"] for r in codex.rollout(thread["id"]) if r["payload"].get("type") == "custom_tool_call"
+    ]
+    assert [(c["name"], c["input"]) for c in calls] == [
+        ("apply_patch", patch_text("notes/added.txt", "written by apply_patch"))
+    ]
