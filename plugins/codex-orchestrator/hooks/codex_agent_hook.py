@@ -1,7 +1,7 @@
 """Claude Code hooks of the codex-orchestrator plugin. Standard library only: it runs under any python3.
 
     session-start   (SessionStart, after a compaction or a resume) print `codex-agent context` for the
-                    session's project; Claude Code adds what a SessionStart hook prints to the model's context.
+                    session's project: Claude Code adds what this hook prints to the model's context.
     session-end     (SessionEnd) if agents are still live, note in agents.log that the orchestrator left.
 
 Claude Code sends the hook's JSON payload on stdin; its `cwd` names the project. A hook never fails the
@@ -69,7 +69,10 @@ def summary(directory: str) -> dict[str, Any] | None:
 def session_start(data: dict[str, Any]) -> int:
     directory = project_dir(data)
     if shutil.which("codex-agent") is None:
-        print("codex-orchestrator: codex-agent is not on PATH, so its jobs cannot be listed (see the plugin README).")
+        print(
+            "codex-orchestrator: codex-agent is not on PATH, so its jobs cannot be listed "
+            "(see the plugin README)."
+        )
         return 0
     found = summary(directory)
     if found is None:
@@ -95,7 +98,9 @@ def session_end(data: dict[str, Any]) -> int:
     found = summary(directory)
     if found is None:
         return 0
-    groups = found.get("groups") if isinstance(found.get("groups"), dict) else {}
+    groups = found.get("groups")
+    if not isinstance(groups, dict):
+        return 0
     live = [
         str(job.get("id"))
         for key in LIVE_GROUPS
@@ -104,7 +109,9 @@ def session_end(data: dict[str, Any]) -> int:
     ]
     if not live:
         return 0
-    reason = data.get("reason") if isinstance(data.get("reason"), str) else "unknown"
+    reason = data.get("reason")
+    if not isinstance(reason, str):
+        reason = "unknown"
     note = (
         f"A Claude Code orchestrator session ended ({reason[:40]}) while these jobs were live: "
         f"{', '.join(live[:20])}. Whoever picks up: codex-agent context."
