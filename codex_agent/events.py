@@ -88,6 +88,13 @@ def parse_since(text: str | None, store: Store) -> int:
         ) from None
     if value < 0:
         raise UsageError(f"not a cursor: {text!r}", "--since takes a seq printed earlier, 0, or now")
+    last = last_seq(store)
+    if value > last:
+        # Seqs only grow: a cursor past the end comes from another state database (this one was replaced).
+        raise UsageError(
+            f"cursor {value} is past the last event ({last}): the state database was replaced",
+            "start again with --since 0",
+        )
     return value
 
 
@@ -143,8 +150,9 @@ def follow(
             current = _db_identity(state_dir)
             if current != identity:
                 store.close()
+                if identity is not None:  # the database read so far is gone or replaced: start afresh
+                    after = 0
                 store = Store.open(state_dir, create=False) if current else Store(state_dir, None)
-                after = after if identity is None else 0
                 identity = current
             for found, cursor in batches(store, after, job_ids, kinds):
                 after = cursor
@@ -182,8 +190,9 @@ class _DirWatch:
     def __init__(self, directory: Path, names: frozenset[str] | None) -> None:
         from watchfiles._rust_notify import RustNotify
 
+        self.directory = str(directory)
         self.names = names
-        self._notify: Any = RustNotify([str(directory)], False, False, 50, False, True)
+        self._notify: Any = RustNotify([self.directory], False, False, 50, False, True)
 
     def wait(self, timeout_s: float) -> None:
         """Until a file with one of `names` changes, or the timeout."""
@@ -192,10 +201,12 @@ class _DirWatch:
             result = self._notify.watch(0, 2, remaining_ms, None)
             if result == "signal":
                 raise KeyboardInterrupt
-            if isinstance(result, set) and any(
-                self.names is None or os.path.basename(path) in self.names for _change, path in result
-            ):
+            if isinstance(result, set) and any(self._interesting(path) for _change, path in result):
                 return
+
+    def _interesting(self, path: str) -> bool:
+        # The watched directory itself going away matters too: what to watch has changed.
+        return self.names is None or path == self.directory or os.path.basename(path) in self.names
 
     def close(self) -> None:
         self._notify.close()

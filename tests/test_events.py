@@ -11,6 +11,7 @@ import fcntl
 import json
 import os
 import queue
+import shlex
 import subprocess
 import sys
 import threading
@@ -405,6 +406,9 @@ def test_monitor_command_pushes_what_needs_the_orchestrator(
     jobs = _fleet(cli, project, gate)
     (monitor,) = json.loads((PLUGIN / "monitors" / "monitors.json").read_text())
     assert monitor["name"] and monitor["description"] and monitor.get("when", "always") == "always"
+    argv = shlex.split(monitor["command"])
+    kinds = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--kind"]
+    assert sorted(kinds) == sorted(events.ACTIONABLE_KINDS) and argv[argv.index("--since") + 1] == "now"
     env = _claude_env(project, tmp_path)
     # Claude Code substitutes ${CLAUDE_PLUGIN_ROOT} and friends, then runs it in the session's cwd.
     command = monitor["command"].replace("${CLAUDE_PLUGIN_ROOT}", str(PLUGIN))
@@ -436,3 +440,28 @@ def test_monitor_command_pushes_what_needs_the_orchestrator(
     report = os.environ.get("CODEX_AGENT_EVENTS_CAPTURE")
     if report:  # for the closing note of the issue: the lines exactly as the model receives them
         Path(report).write_text("\n".join(lines) + "\n")
+
+
+def test_follow_outlives_its_state_and_ends_with_the_project(
+    cli: CLI, project: Path, follower_factory: list[Follower]
+) -> None:
+    import shutil
+
+    cli.run("exec", "run", "--cmd", "true")
+    follower = follow(follower_factory, project, "events", "--follow", "--json", "--kind", "ended")
+    assert parsed(follower.take(1))[0]["data"]["status"] == "completed"
+    store = store_of(project)
+    old_seq = events.last_seq(store)
+    store.close()
+    shutil.rmtree(project / ".codex-agent")  # someone starts the project's state again
+    again = cli.run("exec", "run", "--cmd", "exit 5", "--json").json()["exec_id"]
+    (fresh,) = parsed(follower.take(1))
+    assert fresh["job_id"] == again and fresh["data"]["exit_code"] == 5 and fresh["seq"] <= old_seq
+    refused = cli.run("events", "--since", str(old_seq + 10))
+    assert refused.code == 2 and "the state database was replaced" in refused.err
+    assert follower.proc.poll() is None
+    shutil.rmtree(project)
+    assert follower.proc.wait(timeout=DEADLINE_S) != 0
+    assert follower.proc.stderr is not None
+    err = follower.proc.stderr.read()
+    assert err.count("\n") == 1 and "no longer exists" in err, err
