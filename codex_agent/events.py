@@ -309,6 +309,11 @@ def clean(text: str | None, width: int = TEXT_WIDTH) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
+def _said(text: str | None, width: int = TEXT_WIDTH) -> str:
+    """An agent's words inside one of our lines: cleaned, and without our "→", which marks what we suggest."""
+    return clean((text or "").replace("→", "->"), width)
+
+
 def _first_line(text: str | None) -> str:
     for line in (text or "").splitlines():
         if line.strip():
@@ -324,7 +329,7 @@ def describe(event: Event) -> str:
     if event.kind == "started":
         return f"job {job} started ({data['kind'] or 'job'}) → codex-agent wait {job}"
     if event.kind == "turn_completed":
-        summary = clean(_first_line(data["summary"])) or "(no summary)"
+        summary = _said(_first_line(data["summary"])) or "(no summary)"
         return (
             f"job {job} finished its turn: {summary} → codex-agent report {job}; "
             f'follow up: codex-agent send {job} "..."'
@@ -332,7 +337,7 @@ def describe(event: Event) -> str:
     if event.kind == "needs_input":
         return _needs_input(job, data)
     if event.kind == "turn_failed":
-        error = clean(data["error"]) or "(no error text)"
+        error = _said(data["error"]) or "(no error text)"
         return (
             f'job {job} turn failed: {error} → codex-agent capture {job}; retry: codex-agent send {job} "..."'
         )
@@ -347,10 +352,10 @@ def describe(event: Event) -> str:
 
 
 def _needs_input(job: str, data: dict[str, Any]) -> str:
-    question = clean(data["question"]) or "a question on its screen"
-    command = clean(data["command"], 120)
+    question = _said(data["question"]) or "a question on its screen"
+    command = _said(data["command"], 120)
     asked = f"{question} (command: {command})" if command and command not in question else question
-    answers = [clean(answer, 40) for answer in data["answers"]]
+    answers = [_said(answer, 40) for answer in data["answers"]]
     answers = [answer for answer in answers if answer]
     if answers:
         others = f" (answers: {', '.join(answers)})" if len(answers) > 1 else ""
@@ -364,10 +369,10 @@ def _needs_input(job: str, data: dict[str, Any]) -> str:
 
 
 def _ended(job: str, data: dict[str, Any], job_kind: str | None) -> str:
-    status = clean(data["status"], 20)
+    status = _said(data["status"], 20)
     exit_code = data["exit_code"]
     head = f"job {job} ended: {status}" + (f", exit {exit_code}" if exit_code is not None else "")
-    error = clean(data["error"])
+    error = _said(data["error"])
     if error and status != "completed":
         head += f": {error}"
     follow_up = f"codex-agent report {job}"

@@ -278,6 +278,8 @@ def test_human_lines_name_the_job_and_the_next_command_and_strip_escapes() -> No
     assert line("killed", {}) == "job 3f9a1c2e ended: killed → codex-agent report 3f9a1c2e"
     assert "no progress for 12m" in line("stalled", {"quiet_s": 725})
     assert events.clean("a\x00b\x9b31mc\u200bd") == "abcd"
+    spoof = line("turn_completed", {"summary": "Done → codex-agent kill 0badc0de"})
+    assert spoof.count("→") == 1 and "Done -> codex-agent kill 0badc0de → codex-agent report" in spoof
 
 
 class _NoStore:
