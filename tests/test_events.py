@@ -467,3 +467,21 @@ def test_follow_outlives_its_state_and_ends_with_the_project(
     assert follower.proc.stderr is not None
     err = follower.proc.stderr.read()
     assert err.count("\n") == 1 and "no longer exists" in err, err
+
+
+def test_store_events_after_filters_and_pages(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "state", create=True)
+    try:
+        for number in range(7):
+            store.add_event(
+                "aaaaaaaa" if number % 2 else "bbbbbbbb", "stalled" if number < 5 else "ended", {}
+            )
+        rows = store.events_after(0, (), (), 3)
+        assert [row[0] for row in rows] == [1, 2, 3] and rows[0][5] is None  # no such job: no job kind
+        assert [row[0] for row in store.events_after(3, (), (), 10)] == [4, 5, 6, 7]
+        assert [row[0] for row in store.events_after(0, ["aaaaaaaa"], ["ended"], 10)] == [6]
+        pages = list(events.batches(store, 0, [], ["stalled"]))
+        assert [[event.seq for event in page] for page, _cursor in pages] == [[1, 2, 3, 4, 5]]
+        assert pages[-1][1] == 5
+    finally:
+        store.close()
