@@ -149,7 +149,12 @@ def follow(
                 # Watch first, then read: a commit between the read and the wait still ends the wait.
                 if watch is not None:
                     watch.close()
-                target, watch = wanted, _DirWatch(*wanted)
+                    watch = None
+                try:
+                    watch = _DirWatch(*wanted)
+                except FileNotFoundError:  # it went away just now: look again at what to watch
+                    continue
+                target = wanted
             current = _db_identity(state_dir)
             if current != identity:
                 store.close()
