@@ -15,9 +15,9 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "docs" / "schema"
@@ -231,6 +231,88 @@ class StartPlan(_Shape):
     settings: dict[str, Setting]
 
 
+class _EventLine(_Shape):
+    json_version: Literal[1]
+    seq: int = Field(description="The cursor: resume with `events --since SEQ` to lose and repeat nothing.")
+    at: Timestamp
+    job_id: str | None = Field(description="The job it happened to.")
+
+
+class StartedData(_Shape):
+    kind: JobKindName | None = Field(description="The job's kind.")
+
+
+class StartedEvent(_EventLine):
+    kind: Literal["started"]
+    data: StartedData
+
+
+class TurnCompletedData(_Shape):
+    summary: str | None = Field(description="The agent's last message of the turn.")
+    turn_id: str | None
+
+
+class TurnCompletedEvent(_EventLine):
+    """An agent finished a turn: an interactive one is now idle and takes a follow-up."""
+
+    kind: Literal["turn_completed"]
+    data: TurnCompletedData
+
+
+class NeedsInputData(_Shape):
+    question: str | None = Field(description="What the agent asks.")
+    command: str | None = Field(description="The command it asks to run, for an approval.")
+    cwd: str | None
+    reason: str | None
+    answers: list[str] = Field(description="The answers it takes (for `send --key`), when known.")
+
+
+class NeedsInputEvent(_EventLine):
+    kind: Literal["needs_input"]
+    data: NeedsInputData
+
+
+class TurnFailedData(_Shape):
+    error: str | None = Field(description="Codex's error text.")
+    turn_id: str | None
+
+
+class TurnFailedEvent(_EventLine):
+    kind: Literal["turn_failed"]
+    data: TurnFailedData
+
+
+class StalledData(_Shape):
+    quiet_s: float | None = Field(description="Seconds without progress.")
+
+
+class StalledEvent(_EventLine):
+    kind: Literal["stalled"]
+    data: StalledData
+
+
+class EndedData(_Shape):
+    status: str = Field(description="completed, failed, killed or lost.")
+    exit_code: int | None
+    error: str | None
+
+
+class EndedEvent(_EventLine):
+    kind: Literal["ended"]
+    data: EndedData
+
+
+class EventLine(
+    RootModel[
+        Annotated[
+            StartedEvent | TurnCompletedEvent | NeedsInputEvent | TurnFailedEvent | StalledEvent | EndedEvent,
+            Field(discriminator="kind"),
+        ]
+    ]
+):
+    """One line of `events --json`: a job's transition, oldest first; `data` depends on `kind`."""
+
+
 # File name (without .json) -> model. The names are part of the public documentation.
 SHAPES: dict[str, type[BaseModel]] = {
     "job": Job,
@@ -242,6 +324,7 @@ SHAPES: dict[str, type[BaseModel]] = {
     "exec-result": ExecResult,
     "exec-run": ExecRun,
     "start-plan": StartPlan,
+    "events": EventLine,
 }
 
 

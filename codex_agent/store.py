@@ -530,6 +530,35 @@ class Store:
             {"seq": seq, "at": at, "kind": kind, "data": json.loads(data)} for seq, at, kind, data in rows
         ]
 
+    def events_after(
+        self,
+        seq: int,
+        job_ids: Sequence[str] = (),
+        kinds: Sequence[str] = (),
+        limit: int = 500,
+    ) -> list[tuple[int, int, str | None, str, str, str | None]]:
+        """Events with a seq above `seq`, oldest first: (seq, at, job_id, kind, data JSON, the job's kind).
+
+        Writers hold the write lock from insert to commit, so seqs become visible in order: a reader that
+        has seen seq N has seen every event below it, and `seq` is a cursor that loses nothing."""
+        if self._db is None:
+            return []
+        sql = (
+            "SELECT e.seq, e.at, e.job_id, e.kind, e.data, j.kind FROM events e"
+            " LEFT JOIN jobs j ON j.id = e.job_id WHERE e.seq > ?"
+        )
+        params: list[Any] = [seq]
+        if job_ids:
+            sql += f" AND e.job_id IN ({', '.join('?' * len(job_ids))})"
+            params.extend(job_ids)
+        if kinds:
+            sql += f" AND e.kind IN ({', '.join('?' * len(kinds))})"
+            params.extend(kinds)
+        sql += " ORDER BY e.seq LIMIT ?"
+        params.append(limit)
+        with _state_errors("read the state database"):
+            return [tuple(row) for row in self._db.execute(sql, params)]
+
 
 def _make_private_dir(path: Path) -> None:
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
