@@ -591,3 +591,18 @@ def test_ctrl_c_twice_quits_the_tui(
     wait_for(pane.dead, what="the TUI to exit")
     screen = pane.screen()
     assert "Token usage: total=" in screen and f"codex resume {tui_thread}" in screen
+
+
+def test_an_unsubscribed_client_stops_getting_turn_events(
+    keeper: AppClient, project: Path, sock: Path
+) -> None:
+    thread_id = start_thread(keeper, project)
+    run_turn(keeper, thread_id, "first")
+    watcher = AppClient(sock, "watcher")
+    watcher.call("thread/resume", {"threadId": thread_id})
+    assert watcher.call("thread/unsubscribe", {"threadId": thread_id}) == {"status": "unsubscribed"}
+    mark = watcher.mark()
+    run_turn(keeper, thread_id, "second")
+    watcher.expect_method("thread/status/changed", after=mark, status={"type": "idle"})  # thread events still
+    assert not watcher.since(mark, ["turn/started", "item/completed", "turn/completed"])
+    watcher.close()

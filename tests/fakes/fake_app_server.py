@@ -84,6 +84,7 @@ METHODS = (
     "thread/start",
     "thread/resume",
     "thread/name/set",
+    "thread/unsubscribe",
     "turn/start",
     "turn/steer",
     "turn/interrupt",
@@ -456,6 +457,8 @@ class AppServer:
             return self.thread_start(conn, params, later)
         if method == "thread/resume":
             return await self.thread_resume(conn, params, later)
+        if method == "thread/unsubscribe":
+            return self.thread_unsubscribe(conn, params)
         if method == "thread/name/set":
             return await self.thread_name_set(params)
         if method == "turn/start":
@@ -656,6 +659,11 @@ class AppServer:
             )
         await self.to_all("thread/name/updated", {"threadId": thread.id, "threadName": thread.name})
         return {}
+
+    def thread_unsubscribe(self, conn: Conn, params: JSON) -> JSON:
+        """The connection stops getting the thread's turn events (the real TUI does it on exit)."""
+        self.loaded(params).subscribers.discard(conn)
+        return {"status": "unsubscribed"}
 
     def loaded(self, params: JSON) -> Thread:
         thread_id = required_str(params, "threadId")

@@ -283,6 +283,8 @@ class RemoteTui:
         prompt = f"{TITLE_PROMPT}\n\nUser prompt:\n{text}"
         await self.call("turn/start", {"threadId": title_thread, "input": [{"type": "text", "text": prompt}]})
         answer = await future
+        await self.call("thread/unsubscribe", {"threadId": title_thread})
+        del self.title_threads[title_thread]
         with contextlib.suppress(ValueError, AttributeError):
             title = json.loads(answer).get("title")
             if isinstance(title, str) and title:
@@ -444,6 +446,9 @@ class RemoteTui:
         await self.done.wait()
         loop.remove_reader(self.fd)
         ticker.cancel()
+        if self.exit_code == 0:  # leaving on purpose: say so, as the real TUI does
+            with contextlib.suppress(ConnectionClosed, asyncio.TimeoutError):
+                await asyncio.wait_for(self.call("thread/unsubscribe", {"threadId": self.thread_id}), 5)
         reader.cancel()
         return self.exit_code or 0
 
