@@ -150,6 +150,7 @@ class Turn:
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     reply: str | None = None  # set when it completed: what notify reports
     history: list[JSON] = field(default_factory=list)  # its items, as thread/resume returns them
+    wants_title: bool = False  # the TUI's title request: answered with {"title": …}, no directives
     pending: Pending | None = None
     exit_code: int | None = None
 
@@ -685,6 +686,8 @@ class AppServer:
             thread.active.inbox.append((text, client_id))
             return {"turn": turn_json(thread.active.id, "inProgress", started=None)}
         turn = Turn(id=uuid7(), owner=conn.name)
+        schema = mapping(params.get("outputSchema"))
+        turn.wants_title = thread.source == "thread_title" or "title" in mapping(schema.get("properties"))
         thread.active = turn
         later.append(self.launch(thread, turn, text, client_id))
         return {"turn": turn_json(turn.id, "inProgress", started=None)}
@@ -736,7 +739,7 @@ class AppServer:
             await self.take_inbox(thread, turn)
             done = 0
             while done < len(turn.messages):
-                if thread.source != "thread_title":
+                if not turn.wants_title:
                     await self.steps(thread, turn, turn.messages[done])
                 done += 1
                 await self.take_inbox(thread, turn)
@@ -1057,7 +1060,7 @@ class AppServer:
             await self.to_thread(thread, "turn/diff/updated", {**base, "diff": diff})
 
     def reply_for(self, thread: Thread, turn: Turn) -> str:
-        if thread.source == "thread_title":
+        if turn.wants_title:
             prompt = turn.messages[0].rsplit("User prompt:\n", 1)[-1]
             return json.dumps({"title": " ".join(prompt.split())[:36]})
         return "\n".join([*(echo_reply(message) for message in turn.messages), *turn.notes])

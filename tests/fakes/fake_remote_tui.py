@@ -45,6 +45,12 @@ TITLE_PROMPT = (
     "Generate a concise, single-line task title of at most 36 characters and under five words where "
     "possible. Do not answer the request."
 )
+TITLE_SCHEMA = {  # a structured answer, which is how a model server can tell a title request from a turn
+    "type": "object",
+    "properties": {"title": {"type": "string"}},
+    "required": ["title"],
+    "additionalProperties": False,
+}
 VALUE_FLAGS = {
     "-c",
     "--config",
@@ -281,7 +287,14 @@ class RemoteTui:
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.title_threads[title_thread] = future
         prompt = f"{TITLE_PROMPT}\n\nUser prompt:\n{text}"
-        await self.call("turn/start", {"threadId": title_thread, "input": [{"type": "text", "text": prompt}]})
+        await self.call(
+            "turn/start",
+            {
+                "threadId": title_thread,
+                "input": [{"type": "text", "text": prompt}],
+                "outputSchema": TITLE_SCHEMA,
+            },
+        )
         answer = await future
         await self.call("thread/unsubscribe", {"threadId": title_thread})
         del self.title_threads[title_thread]
