@@ -40,10 +40,19 @@ loopback against tests/e2e/model_server.py):
     name of the connection that started the turn and "input-messages" = every user message of the thread.
   - thread/resume from a new process loads the thread from its rollout file and says thread/status/changed
     idle first, a deprecationNotice (turns are included), then the result and a tokenUsage update.
+  - the title side thread is the TUI's doing (seen through a logging proxy between the real TUI and the
+    real server): thread/start {ephemeral}, turn/start with the title prompt, thread/unsubscribe, then
+    thread/name/set on the job's thread. It follows the first user message the TUI sees live on an unnamed
+    thread, whoever sent it (the keeper's too). This server answers any turn that asks for a structured
+    `title` (outputSchema) or runs on a `thread_title` thread with {"title": …}.
+  - the double's TUI (fake_remote_tui.py) attaches to the real server as well: history, the keeper's turns,
+    a typed turn, the title, approvals answered with y and Esc, Ctrl-C twice.
 Known differences: no model, tools, sandbox or approval policy (ASK always asks); item ids other than
 user messages are `call_N`/`item_N`; the rollout holds only the records codex-agent reads; requests the
 real server knows but the double does not are refused as unknown; thread/name/updated is sent to every
-connection (the real one was only seen by a subscribed one).
+connection (the real one was only seen by a subscribed one). The real TUI cannot attach to this server: before
+thread/resume it asks for account/read, thread/read, model/list, configRequirements/read,
+collaborationMode/list, hooks/list and more, and gives up on the first error.
 """
 
 from __future__ import annotations

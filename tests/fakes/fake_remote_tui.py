@@ -9,15 +9,15 @@ turn when idle and steers the running turn otherwise. An approval request shows 
 with the proposed rule, Esc cancels (the real TUI's Esc: the turn is interrupted), `n` declines (the turn
 goes on; a key of the double's own). When another client answers first, serverRequest/resolved takes the
 overlay away. Esc or Ctrl-C during a turn interrupts it; Ctrl-C twice when idle quits; so does the server
-closing the connection. On the way out it prints the token
-usage and `codex resume <id>`.
+closing the connection. On the way out it prints the token usage and `codex resume <id>`.
 
 Like the real TUI (checked against 0.169.0, see the brief's probe_tui and approve transcripts and our own):
 clientInfo.name `codex-tui`; user messages carry a uuid4 clientUserMessageId; the first user message it sees
 live on a thread without a name (typed here or started by another client) makes it ask for a title on an
 ephemeral thread of its own (`thread/start {ephemeral: true, threadSource: "thread_title"}`, a turn with the
-title prompt, then `thread/name/set`). Not like it: no alternate screen, no tips, slash commands, history
-search or key bindings beyond the ones above; the exit wording is ours.
+title prompt, `thread/unsubscribe`, then `thread/name/set`); it unsubscribes from its thread when it quits.
+It works against the real app-server too (checked with 0.169.0). Not like it: no alternate screen, no tips,
+slash commands, history search or key bindings beyond the ones above; the exit wording is ours.
 """
 
 from __future__ import annotations
