@@ -606,3 +606,40 @@ def test_an_unsubscribed_client_stops_getting_turn_events(
     watcher.expect_method("thread/status/changed", after=mark, status={"type": "idle"})  # thread events still
     assert not watcher.since(mark, ["turn/started", "item/completed", "turn/completed"])
     watcher.close()
+
+
+def test_garbage_from_a_client_is_answered_not_fatal(keeper: AppClient, project: Path) -> None:
+    mark = keeper.mark()
+    keeper.ws.send("not json at all")
+    keeper.ws.send("[1, 2]")
+    keeper.send({"id": [1], "result": {"decision": "accept"}})  # an answer to no request, with an odd id
+    assert (
+        keeper.expect(lambda m: m.get("id") is None and "error" in m, after=mark)["error"]["code"] == -32700
+    )
+    bad = keeper.request("turn/start", {"threadId": 7, "input": "text"})
+    assert bad["error"]["code"] == -32600
+    assert keeper.call("thread/start", {"cwd": str(project)})["thread"]["id"]  # still serving
+
+
+def test_a_rollout_with_broken_lines_still_resumes(
+    server: subprocess.Popen[bytes], sock: Path, project: Path
+) -> None:
+    first = AppClient(sock, "keeper")
+    thread_id = start_thread(first, project)
+    run_turn(first, thread_id, "kept")
+    path = Path(first.call("thread/resume", {"threadId": thread_id})["thread"]["path"])
+    first.close()
+    stop(server)
+    with path.open("a") as handle:
+        handle.write(
+            '{"ordinal": "x", "type": "event_msg", "payload": {"type": "task_started"}}\n[]\n{not json\n'
+        )
+    again = start_app_server(FAKE_CODEX, sock, cwd=project)
+    try:
+        client = AppClient(sock, "keeper")
+        turns = client.call("thread/resume", {"threadId": thread_id})["thread"]["turns"]
+        assert turns[0]["items"][0]["content"][0]["text"] == "kept"
+        assert run_turn(client, thread_id, "more")[0]["turn"]["status"] == "completed"
+        client.close()
+    finally:
+        stop(again)

@@ -79,6 +79,7 @@ JSON = dict[str, Any]
 Later = list[Awaitable[None]]  # what a request does once its result is sent
 INVALID_REQUEST = -32600
 PARSE_ERROR = -32700
+INTERNAL_ERROR = -32603
 CONTEXT_WINDOW = 258400
 MODEL = "mock-model"
 PROVIDER = "mock"
@@ -451,6 +452,11 @@ class AppServer:
         except RpcError as exc:
             await conn.send({"error": {"code": exc.code, "message": str(exc)}, "id": request_id})
             return
+        except (TypeError, ValueError, KeyError, AttributeError, OSError) as exc:  # odd params: answer, go on
+            await conn.send(
+                {"error": {"code": INTERNAL_ERROR, "message": f"Internal error: {exc}"}, "id": request_id}
+            )
+            return
         await conn.send({"id": request_id, "result": result})
         for step in later:
             await step
@@ -478,7 +484,8 @@ class AppServer:
         return await self.turn_interrupt(params)
 
     def answer_server_request(self, message: JSON) -> None:
-        pending = self.pending.get(message.get("id"))  # type: ignore[arg-type]
+        request_id = message.get("id")
+        pending = self.pending.get(request_id) if isinstance(request_id, int) else None
         if pending is None or pending.answer.done():
             return  # late answers to a request someone else already answered are dropped
         result = message.get("result")
@@ -589,8 +596,10 @@ class AppServer:
                 continue
             if not isinstance(line, dict) or not isinstance(line.get("payload"), dict):
                 continue
-            thread.ordinal = max(thread.ordinal, int(line.get("ordinal", 0)) + 1)
-            current = self.replay(thread, line["type"], line["payload"], current)
+            # A rollout is a file anyone could have written: a line the double cannot read is skipped.
+            with contextlib.suppress(TypeError, ValueError, AttributeError, KeyError):
+                thread.ordinal = max(thread.ordinal, int(line.get("ordinal", 0)) + 1)
+                current = self.replay(thread, str(line.get("type")), line["payload"], current)
         thread.name = self.saved_name(thread_id)
         return thread
 
@@ -760,6 +769,9 @@ class AppServer:
         except TurnFailed as exc:
             turn.finishing = True
             await self.fail(thread, turn, str(exc))
+        except (OSError, ValueError) as exc:  # a bug or a full disk in the double: the turn fails, loudly
+            turn.finishing = True
+            await self.fail(thread, turn, f"the codex double failed: {exc!r}")
         finally:
             thread.active = None
             thread.updated = seconds()

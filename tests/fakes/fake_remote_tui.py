@@ -185,6 +185,9 @@ class RemoteTui:
             pass
         if self.exit_code is None:
             self.exit_code = 1  # the server went away
+        for future in self.waiting.values():  # requests that will never be answered now
+            if not future.done():
+                future.set_result({"error": {"message": "the app-server closed the connection"}})
         self.done.set()
 
     def on_message(self, message: JSON) -> None:
