@@ -643,3 +643,31 @@ def test_a_rollout_with_broken_lines_still_resumes(
         client.close()
     finally:
         stop(again)
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "says"),
+    [
+        (["app-server"], 2, "--listen unix://PATH"),
+        (["app-server", "--listen", "stdio://"], 2, "--listen unix://PATH"),
+        (["app-server", "--listen", "unix://x.sock", "--bogus"], 2, "unexpected argument '--bogus'"),
+        (["--remote", "unix://x.sock"], 2, "resume THREAD_ID"),
+        (
+            ["--remote", "unix://missing.sock", "resume", "01a230df-0000-7000-8000-000000000000"],
+            1,
+            "cannot connect",
+        ),
+    ],
+)
+def test_the_protocol_modes_refuse_in_one_line(tmp_path: Path, args: list[str], code: int, says: str) -> None:
+    result = subprocess.run(
+        [str(FAKE_CODEX), *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert result.returncode == code
+    assert says in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -365,7 +365,11 @@ def parse_notify(values: list[str]) -> list[str] | None:
     for value in values:
         key, _, raw = value.partition("=")
         if key.strip() == "notify":
-            parsed = json.loads(raw)
+            try:
+                parsed = json.loads(raw)
+            except ValueError:
+                print(f"warning: the codex double reads notify only as a JSON array: {raw}", file=sys.stderr)
+                continue
             if isinstance(parsed, list) and all(isinstance(part, str) for part in parsed):
                 program = parsed
     return program
@@ -1325,6 +1329,10 @@ def main(argv: list[str]) -> int:
             listen = args.pop(0)
         elif arg.startswith("--listen="):
             listen = arg.split("=", 1)[1]
+        elif arg in ("--enable", "--disable") and args:
+            args.pop(0)  # features: the double has none
+        elif arg in ("--strict-config", "--analytics-default-enabled"):
+            continue
         else:
             print(f"error: unexpected argument '{arg}' found", file=sys.stderr)
             return 2
