@@ -213,6 +213,8 @@ def test_interrupt_ends_a_hanging_turn(keeper: AppClient, project: Path) -> None
     assert keeper.call("turn/interrupt", {"threadId": thread_id, "turnId": turn["id"]}) == {}
     done = keeper.expect_method("turn/completed", after=mark)["params"]["turn"]
     assert done["status"] == "interrupted" and done["items"] == []
+    order = keeper.methods(mark)
+    assert order.index("<response>", 1) < order.index("turn/completed")  # the result first, as the real one
     assert not keeper.since(mark, ["item/agentMessage/delta", "thread/tokenUsage/updated"])
     path = keeper.call("thread/resume", {"threadId": thread_id})["thread"]["path"]
     assert rollout_lines(path)[-1]["payload"]["type"] == "turn_aborted"
