@@ -69,6 +69,15 @@ def turn_methods(messages: list[JSON], thread_id: str) -> list[str]:
     ]
 
 
+def notifications(messages: list[JSON]) -> list[JSON]:
+    """The notifications among `messages`, without their send times."""
+    return [
+        {k: v for k, v in m.items() if k != "emittedAtMs"}
+        for m in messages
+        if "method" in m and "id" not in m
+    ]
+
+
 def rollout_lines(path: str) -> list[JSON]:
     return [json.loads(line) for line in Path(path).read_text().splitlines()]
 
@@ -204,6 +213,8 @@ def test_interrupt_ends_a_hanging_turn(keeper: AppClient, project: Path) -> None
     assert keeper.call("turn/interrupt", {"threadId": thread_id, "turnId": turn["id"]}) == {}
     done = keeper.expect_method("turn/completed", after=mark)["params"]["turn"]
     assert done["status"] == "interrupted" and done["items"] == []
+    order = keeper.methods(mark)
+    assert order.index("<response>", 1) < order.index("turn/completed")  # the result first, as the real one
     assert not keeper.since(mark, ["item/agentMessage/delta", "thread/tokenUsage/updated"])
     path = keeper.call("thread/resume", {"threadId": thread_id})["thread"]["path"]
     assert rollout_lines(path)[-1]["payload"]["type"] == "turn_aborted"
@@ -326,13 +337,13 @@ def test_two_clients_see_the_same_turn(keeper: AppClient, project: Path, sock: P
     run_turn(keeper, thread_id, "first")
     watcher = AppClient(sock, "watcher")
     watcher.call("thread/resume", {"threadId": thread_id})
+    watcher.expect_method("thread/tokenUsage/updated")  # sent to a resuming client after the result
     mark = watcher.mark()
     _, messages = run_turn(keeper, thread_id, "SLEEP 0.2 second")
     watcher.expect_method("turn/completed", after=mark)
     seen = [m for m in watcher.since(mark) if "method" in m]
     assert turn_methods(seen, thread_id) == turn_methods(messages, thread_id)
-    strip = lambda ms: [{k: v for k, v in m.items() if k != "emittedAtMs"} for m in ms if "method" in m]  # noqa: E731
-    assert strip(seen) == strip([m for m in messages if "method" in m])
+    assert notifications(seen) == notifications(messages)
     watcher.close()
 
 
@@ -496,9 +507,8 @@ def test_a_person_types_in_the_pane(
     keeper.expect_method("thread/status/changed", after=mark, threadId=side["id"], status={"type": "idle"})
     named = keeper.expect_method("thread/name/updated", after=mark, threadId=tui_thread)
     assert named["params"]["threadName"] == "typed by a person"
-    assert not keeper.since(mark, ["item/completed"]) or all(
-        (m["params"] or {}).get("threadId") != side["id"] for m in keeper.since(mark, ["item/completed"])
-    )
+    # ...whose turn the keeper does not see: it never subscribed to that thread
+    assert all(m["params"].get("threadId") != side["id"] for m in keeper.since(mark, ["turn/started"]))
     pane.shows(echo_reply("typed by a person")[:60])
 
     # Pasted text while a turn runs steers it.
@@ -583,3 +593,83 @@ def test_ctrl_c_twice_quits_the_tui(
     wait_for(pane.dead, what="the TUI to exit")
     screen = pane.screen()
     assert "Token usage: total=" in screen and f"codex resume {tui_thread}" in screen
+
+
+def test_an_unsubscribed_client_stops_getting_turn_events(
+    keeper: AppClient, project: Path, sock: Path
+) -> None:
+    thread_id = start_thread(keeper, project)
+    run_turn(keeper, thread_id, "first")
+    watcher = AppClient(sock, "watcher")
+    watcher.call("thread/resume", {"threadId": thread_id})
+    assert watcher.call("thread/unsubscribe", {"threadId": thread_id}) == {"status": "unsubscribed"}
+    mark = watcher.mark()
+    run_turn(keeper, thread_id, "second")
+    watcher.expect_method("thread/status/changed", after=mark, status={"type": "idle"})  # thread events still
+    assert not watcher.since(mark, ["turn/started", "item/completed", "turn/completed"])
+    watcher.close()
+
+
+def test_garbage_from_a_client_is_answered_not_fatal(keeper: AppClient, project: Path) -> None:
+    mark = keeper.mark()
+    keeper.ws.send("not json at all")
+    keeper.ws.send("[1, 2]")
+    keeper.send({"id": [1], "result": {"decision": "accept"}})  # an answer to no request, with an odd id
+    assert (
+        keeper.expect(lambda m: m.get("id") is None and "error" in m, after=mark)["error"]["code"] == -32700
+    )
+    bad = keeper.request("turn/start", {"threadId": 7, "input": "text"})
+    assert bad["error"]["code"] == -32600
+    assert keeper.call("thread/start", {"cwd": str(project)})["thread"]["id"]  # still serving
+
+
+def test_a_rollout_with_broken_lines_still_resumes(
+    server: subprocess.Popen[bytes], sock: Path, project: Path
+) -> None:
+    first = AppClient(sock, "keeper")
+    thread_id = start_thread(first, project)
+    run_turn(first, thread_id, "kept")
+    path = Path(first.call("thread/resume", {"threadId": thread_id})["thread"]["path"])
+    first.close()
+    stop(server)
+    with path.open("a") as handle:
+        handle.write(
+            '{"ordinal": "x", "type": "event_msg", "payload": {"type": "task_started"}}\n[]\n{not json\n'
+        )
+    again = start_app_server(FAKE_CODEX, sock, cwd=project)
+    try:
+        client = AppClient(sock, "keeper")
+        turns = client.call("thread/resume", {"threadId": thread_id})["thread"]["turns"]
+        assert turns[0]["items"][0]["content"][0]["text"] == "kept"
+        assert run_turn(client, thread_id, "more")[0]["turn"]["status"] == "completed"
+        client.close()
+    finally:
+        stop(again)
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "says"),
+    [
+        (["app-server"], 2, "--listen unix://PATH"),
+        (["app-server", "--listen", "stdio://"], 2, "--listen unix://PATH"),
+        (["app-server", "--listen", "unix://x.sock", "--bogus"], 2, "unexpected argument '--bogus'"),
+        (["--remote", "unix://x.sock"], 2, "resume THREAD_ID"),
+        (
+            ["--remote", "unix://missing.sock", "resume", "01a230df-0000-7000-8000-000000000000"],
+            1,
+            "cannot connect",
+        ),
+    ],
+)
+def test_the_protocol_modes_refuse_in_one_line(tmp_path: Path, args: list[str], code: int, says: str) -> None:
+    result = subprocess.run(
+        [str(FAKE_CODEX), *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert result.returncode == code
+    assert says in result.stderr and len(result.stderr.strip().splitlines()) == 1

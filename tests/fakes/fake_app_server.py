@@ -40,10 +40,19 @@ loopback against tests/e2e/model_server.py):
     name of the connection that started the turn and "input-messages" = every user message of the thread.
   - thread/resume from a new process loads the thread from its rollout file and says thread/status/changed
     idle first, a deprecationNotice (turns are included), then the result and a tokenUsage update.
+  - the title side thread is the TUI's doing (seen through a logging proxy between the real TUI and the
+    real server): thread/start {ephemeral}, turn/start with the title prompt, thread/unsubscribe, then
+    thread/name/set on the job's thread. It follows the first user message the TUI sees live on an unnamed
+    thread, whoever sent it (the keeper's too). This server answers any turn that asks for a structured
+    `title` (outputSchema) or runs on a `thread_title` thread with {"title": …}.
+  - the double's TUI (fake_remote_tui.py) attaches to the real server as well: history, the keeper's turns,
+    a typed turn, the title, approvals answered with y and Esc, Ctrl-C twice.
 Known differences: no model, tools, sandbox or approval policy (ASK always asks); item ids other than
 user messages are `call_N`/`item_N`; the rollout holds only the records codex-agent reads; requests the
 real server knows but the double does not are refused as unknown; thread/name/updated is sent to every
-connection (the real one was only seen by a subscribed one).
+connection (the real one was only seen by a subscribed one). The real TUI cannot attach to this server: before
+thread/resume it asks for account/read, thread/read, model/list, configRequirements/read,
+collaborationMode/list, hooks/list and more, and gives up on the first error.
 """
 
 from __future__ import annotations
@@ -70,6 +79,7 @@ JSON = dict[str, Any]
 Later = list[Awaitable[None]]  # what a request does once its result is sent
 INVALID_REQUEST = -32600
 PARSE_ERROR = -32700
+INTERNAL_ERROR = -32603
 CONTEXT_WINDOW = 258400
 MODEL = "mock-model"
 PROVIDER = "mock"
@@ -84,6 +94,7 @@ METHODS = (
     "thread/start",
     "thread/resume",
     "thread/name/set",
+    "thread/unsubscribe",
     "turn/start",
     "turn/steer",
     "turn/interrupt",
@@ -149,6 +160,7 @@ class Turn:
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     reply: str | None = None  # set when it completed: what notify reports
     history: list[JSON] = field(default_factory=list)  # its items, as thread/resume returns them
+    wants_title: bool = False  # the TUI's title request: answered with {"title": …}, no directives
     pending: Pending | None = None
     exit_code: int | None = None
 
@@ -353,7 +365,11 @@ def parse_notify(values: list[str]) -> list[str] | None:
     for value in values:
         key, _, raw = value.partition("=")
         if key.strip() == "notify":
-            parsed = json.loads(raw)
+            try:
+                parsed = json.loads(raw)
+            except ValueError:
+                print(f"warning: the codex double reads notify only as a JSON array: {raw}", file=sys.stderr)
+                continue
             if isinstance(parsed, list) and all(isinstance(part, str) for part in parsed):
                 program = parsed
     return program
@@ -440,6 +456,11 @@ class AppServer:
         except RpcError as exc:
             await conn.send({"error": {"code": exc.code, "message": str(exc)}, "id": request_id})
             return
+        except (TypeError, ValueError, KeyError, AttributeError, OSError) as exc:  # odd params: answer, go on
+            await conn.send(
+                {"error": {"code": INTERNAL_ERROR, "message": f"Internal error: {exc}"}, "id": request_id}
+            )
+            return
         await conn.send({"id": request_id, "result": result})
         for step in later:
             await step
@@ -456,16 +477,19 @@ class AppServer:
             return self.thread_start(conn, params, later)
         if method == "thread/resume":
             return await self.thread_resume(conn, params, later)
+        if method == "thread/unsubscribe":
+            return self.thread_unsubscribe(conn, params)
         if method == "thread/name/set":
             return await self.thread_name_set(params)
         if method == "turn/start":
             return await self.turn_start(conn, params, later)
         if method == "turn/steer":
             return self.turn_steer(params)
-        return await self.turn_interrupt(params)
+        return self.turn_interrupt(params)
 
     def answer_server_request(self, message: JSON) -> None:
-        pending = self.pending.get(message.get("id"))  # type: ignore[arg-type]
+        request_id = message.get("id")
+        pending = self.pending.get(request_id) if isinstance(request_id, int) else None
         if pending is None or pending.answer.done():
             return  # late answers to a request someone else already answered are dropped
         result = message.get("result")
@@ -576,8 +600,10 @@ class AppServer:
                 continue
             if not isinstance(line, dict) or not isinstance(line.get("payload"), dict):
                 continue
-            thread.ordinal = max(thread.ordinal, int(line.get("ordinal", 0)) + 1)
-            current = self.replay(thread, line["type"], line["payload"], current)
+            # A rollout is a file anyone could have written: a line the double cannot read is skipped.
+            with contextlib.suppress(TypeError, ValueError, AttributeError, KeyError):
+                thread.ordinal = max(thread.ordinal, int(line.get("ordinal", 0)) + 1)
+                current = self.replay(thread, str(line.get("type")), line["payload"], current)
         thread.name = self.saved_name(thread_id)
         return thread
 
@@ -657,6 +683,11 @@ class AppServer:
         await self.to_all("thread/name/updated", {"threadId": thread.id, "threadName": thread.name})
         return {}
 
+    def thread_unsubscribe(self, conn: Conn, params: JSON) -> JSON:
+        """The connection stops getting the thread's turn events (the real TUI does it on exit)."""
+        self.loaded(params).subscribers.discard(conn)
+        return {"status": "unsubscribed"}
+
     def loaded(self, params: JSON) -> Thread:
         thread_id = required_str(params, "threadId")
         thread = self.threads.get(thread_id)
@@ -677,6 +708,8 @@ class AppServer:
             thread.active.inbox.append((text, client_id))
             return {"turn": turn_json(thread.active.id, "inProgress", started=None)}
         turn = Turn(id=uuid7(), owner=conn.name)
+        schema = mapping(params.get("outputSchema"))
+        turn.wants_title = thread.source == "thread_title" or "title" in mapping(schema.get("properties"))
         thread.active = turn
         later.append(self.launch(thread, turn, text, client_id))
         return {"turn": turn_json(turn.id, "inProgress", started=None)}
@@ -694,12 +727,10 @@ class AppServer:
         turn.inbox.append((text, client_id))
         return {"turnId": turn.id}
 
-    async def turn_interrupt(self, params: JSON) -> JSON:
+    def turn_interrupt(self, params: JSON) -> JSON:
         thread = self.loaded(params)
         turn = self.expect_turn(thread, params.get("turnId"), "interrupt")
-        turn.interrupted.set()
-        if turn.task is not None:
-            await asyncio.wait({turn.task}, timeout=10)
+        turn.interrupted.set()  # the result goes out first, then the turn's end, as the real server does
         return {}
 
     @staticmethod
@@ -728,7 +759,7 @@ class AppServer:
             await self.take_inbox(thread, turn)
             done = 0
             while done < len(turn.messages):
-                if thread.source != "thread_title":
+                if not turn.wants_title:
                     await self.steps(thread, turn, turn.messages[done])
                 done += 1
                 await self.take_inbox(thread, turn)
@@ -740,6 +771,9 @@ class AppServer:
         except TurnFailed as exc:
             turn.finishing = True
             await self.fail(thread, turn, str(exc))
+        except (OSError, ValueError) as exc:  # a bug or a full disk in the double: the turn fails, loudly
+            turn.finishing = True
+            await self.fail(thread, turn, f"the codex double failed: {exc!r}")
         finally:
             thread.active = None
             thread.updated = seconds()
@@ -1049,7 +1083,7 @@ class AppServer:
             await self.to_thread(thread, "turn/diff/updated", {**base, "diff": diff})
 
     def reply_for(self, thread: Thread, turn: Turn) -> str:
-        if thread.source == "thread_title":
+        if turn.wants_title:
             prompt = turn.messages[0].rsplit("User prompt:\n", 1)[-1]
             return json.dumps({"title": " ".join(prompt.split())[:36]})
         return "\n".join([*(echo_reply(message) for message in turn.messages), *turn.notes])
@@ -1293,6 +1327,10 @@ def main(argv: list[str]) -> int:
             listen = args.pop(0)
         elif arg.startswith("--listen="):
             listen = arg.split("=", 1)[1]
+        elif arg in ("--enable", "--disable") and args:
+            args.pop(0)  # features: the double has none
+        elif arg in ("--strict-config", "--analytics-default-enabled"):
+            continue
         else:
             print(f"error: unexpected argument '{arg}' found", file=sys.stderr)
             return 2

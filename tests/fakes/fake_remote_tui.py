@@ -9,15 +9,15 @@ turn when idle and steers the running turn otherwise. An approval request shows 
 with the proposed rule, Esc cancels (the real TUI's Esc: the turn is interrupted), `n` declines (the turn
 goes on; a key of the double's own). When another client answers first, serverRequest/resolved takes the
 overlay away. Esc or Ctrl-C during a turn interrupts it; Ctrl-C twice when idle quits; so does the server
-closing the connection. On the way out it prints the token
-usage and `codex resume <id>`.
+closing the connection. On the way out it prints the token usage and `codex resume <id>`.
 
 Like the real TUI (checked against 0.169.0, see the brief's probe_tui and approve transcripts and our own):
 clientInfo.name `codex-tui`; user messages carry a uuid4 clientUserMessageId; the first user message it sees
 live on a thread without a name (typed here or started by another client) makes it ask for a title on an
 ephemeral thread of its own (`thread/start {ephemeral: true, threadSource: "thread_title"}`, a turn with the
-title prompt, then `thread/name/set`). Not like it: no alternate screen, no tips, slash commands, history
-search or key bindings beyond the ones above; the exit wording is ours.
+title prompt, `thread/unsubscribe`, then `thread/name/set`); it unsubscribes from its thread when it quits.
+It works against the real app-server too (checked with 0.169.0). Not like it: no alternate screen, no tips,
+slash commands, history search or key bindings beyond the ones above; the exit wording is ours.
 """
 
 from __future__ import annotations
@@ -45,6 +45,12 @@ TITLE_PROMPT = (
     "Generate a concise, single-line task title of at most 36 characters and under five words where "
     "possible. Do not answer the request."
 )
+TITLE_SCHEMA = {  # a structured answer, which is how a model server can tell a title request from a turn
+    "type": "object",
+    "properties": {"title": {"type": "string"}},
+    "required": ["title"],
+    "additionalProperties": False,
+}
 VALUE_FLAGS = {
     "-c",
     "--config",
@@ -179,6 +185,9 @@ class RemoteTui:
             pass
         if self.exit_code is None:
             self.exit_code = 1  # the server went away
+        for future in self.waiting.values():  # requests that will never be answered now
+            if not future.done():
+                future.set_result({"error": {"message": "the app-server closed the connection"}})
         self.done.set()
 
     def on_message(self, message: JSON) -> None:
@@ -281,8 +290,17 @@ class RemoteTui:
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.title_threads[title_thread] = future
         prompt = f"{TITLE_PROMPT}\n\nUser prompt:\n{text}"
-        await self.call("turn/start", {"threadId": title_thread, "input": [{"type": "text", "text": prompt}]})
+        await self.call(
+            "turn/start",
+            {
+                "threadId": title_thread,
+                "input": [{"type": "text", "text": prompt}],
+                "outputSchema": TITLE_SCHEMA,
+            },
+        )
         answer = await future
+        await self.call("thread/unsubscribe", {"threadId": title_thread})
+        del self.title_threads[title_thread]
         with contextlib.suppress(ValueError, AttributeError):
             title = json.loads(answer).get("title")
             if isinstance(title, str) and title:
@@ -444,6 +462,9 @@ class RemoteTui:
         await self.done.wait()
         loop.remove_reader(self.fd)
         ticker.cancel()
+        if self.exit_code == 0:  # leaving on purpose: say so, as the real TUI does
+            with contextlib.suppress(ConnectionClosed, asyncio.TimeoutError):
+                await asyncio.wait_for(self.call("thread/unsubscribe", {"threadId": self.thread_id}), 5)
         reader.cancel()
         return self.exit_code or 0
 
