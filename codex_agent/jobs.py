@@ -233,7 +233,12 @@ def _keeper_spec(job: Job, plan: LaunchPlan) -> dict[str, Any]:
     """What the job's keeper needs to run it (launch.json in the job's folder)."""
     spec: dict[str, Any] = {"env": {"CODEX_AGENT_JOB_ID": job.id}, "cwd": job.cwd}
     if job.kind is JobKind.COMMAND:
-        return {**spec, "keeper": "command", "argv": plan.argv}
+        return {
+            **spec,
+            "keeper": "command",
+            "argv": plan.argv,
+            "stall_after_s": job.attrs.get("stall_after_s"),
+        }
     return {
         **spec,
         "keeper": "codex",
@@ -391,7 +396,10 @@ def _handover_missed(project: Project, job: Job, pane: PaneState | None) -> bool
     from codex_agent import waiting
 
     waiting.wait_until(
-        project, [job.id], lambda current: current[0].status is not JobStatus.PENDING, timeout_s=HANDOVER_SETTLE_S
+        project,
+        [job.id],
+        lambda current: current[0].status is not JobStatus.PENDING,
+        timeout_s=HANDOVER_SETTLE_S,
     )
     _copy_into(job, project.store.get_job(job.id))
     return False

@@ -60,9 +60,8 @@ def test_killing_the_tmux_server_makes_running_jobs_lost(cli: CLI, tmux_socket: 
     job = cli.start("first")
     cli.wait_status(job["id"], ["idle"])
     subprocess.run(["tmux", "-L", tmux_socket, "kill-server"], check=True)
-    lost = cli.job(job["id"])
-    assert lost["status"] == "lost"
-    assert "vanished" in lost["error"]
+    lost = cli.wait_status(job["id"], ["lost"])
+    assert "session" in lost["error"], lost["error"]  # recorded by the keeper as it went, or by this read
     assert lost["completed_at"] is not None
 
 
@@ -77,12 +76,13 @@ def test_exec_job_completes_with_summary_and_modified_files(cli: CLI, project: P
     assert done["tokens"]["input"] > 0
 
 
-def test_exec_job_failure_records_exit_code(cli: CLI) -> None:
-    job = cli.start("--exec", "EXIT 4")
+def test_an_exec_job_whose_turn_fails_ends_failed_with_codex_error(cli: CLI) -> None:
+    job = cli.start("--exec", "FAIL model exploded")
     done = cli.wait_status(job["id"], ["completed", "failed"])
     assert done["status"] == "failed"
-    assert done["exit_code"] == 4
-    assert done["error"] == "exited with code 4"
+    assert done["exit_code"] == 1
+    assert done["error"] == "model exploded"
+    assert cli.run("wait", job["id"]).code == 10
 
 
 def test_large_prompts_arrive_byte_exact(cli: CLI, tmp_path: Path) -> None:
@@ -204,11 +204,9 @@ def test_sessions_lists_live_sessions(cli: CLI) -> None:
 
 def test_dry_run_creates_nothing(cli: CLI, project: Path) -> None:
     plan = cli.ok("start", "plan this", "--dry-run", "--json", "-r", "low", "-s", "read-only").json()
-    argv = plan["argv"]
-    assert "--full-auto" not in argv
-    assert argv[argv.index("-s") + 1] == "read-only"
-    assert 'model_reasoning_effort="low"' in argv
-    assert plan["prompt_via"] == "argv"
+    assert plan["argv"][1:3] == ["app-server", "--listen"]  # the job's own app-server
+    assert (plan["job"]["sandbox"], plan["job"]["reasoning"]) == ("read-only", "low")  # sent in thread/start
+    assert plan["prompt_via"] == "protocol"
     assert not (project / ".codex-agent").exists()
 
 
@@ -235,11 +233,3 @@ def test_state_dir_override(cli: CLI, tmp_path: Path) -> None:
     ).out.strip()
     assert (elsewhere / "jobs" / job_id).is_dir()
     assert cli.run("status", job_id).code == 3  # not in the default state
-
-
-def test_notify_payload_is_recorded_by_the_hook(cli: CLI, project: Path) -> None:
-    job = cli.start("hook check")
-    cli.wait_status(job["id"], ["idle"])
-    turns = (project / ".codex-agent" / "jobs" / job["id"] / "turns.jsonl").read_text().splitlines()
-    assert len(turns) == 1
-    assert json.loads(turns[0])["payload"]["type"] == "agent-turn-complete"

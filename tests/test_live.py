@@ -15,7 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from codex_agent import activity, errors
+from codex_agent import errors
+from codex_agent.keeper.command_watch import find_question
 from tests.helpers import CLI, REPO_ROOT, wait_for
 
 
@@ -100,7 +101,7 @@ def test_hostile_100kb_message_arrives_byte_exact_and_is_submitted(cli: CLI, tmp
     receipt = cli.ok("send", job["id"], f"@{message_file}", "--json").json()
     assert receipt["delivered"] is True
     assert receipt["sha256"] == sha(text) and receipt["chars"] == len(text)
-    assert receipt["confirmed_by"] == "rollout file"
+    assert receipt["confirmed_by"] == "protocol"
 
     idle = cli.wait_status(job["id"], ["idle"], timeout=60)
     assert idle["summary"].startswith(f"ECHO[{len(text)} chars sha256={sha(text)}]")
@@ -125,9 +126,9 @@ def test_a_message_sent_during_a_turn_is_counted_and_runs_after_it(cli: CLI) -> 
     job = cli.start("SLEEP 2")
     receipt = cli.ok("send", job["id"], "next one", "--json").json()
     assert receipt["busy"] is True
-    # The turn that was running has ended by now, the sent one has not been answered: never a stale idle.
+    # It joined the running turn (turn/steer): that turn's reply answers it too, and only then is it idle.
     done = cli.wait_status(job["id"], ["idle"], timeout=30)
-    assert done["summary"].startswith(f"ECHO[8 chars sha256={sha('next one')}]")
+    assert f"ECHO[8 chars sha256={sha('next one')}]" in done["summary"]
 
 
 def test_send_when_idle_waits_for_the_turn_to_finish(cli: CLI) -> None:
@@ -159,8 +160,7 @@ def test_messages_to_jobs_that_cannot_take_them_are_refused(cli: CLI) -> None:
 def test_an_approval_question_needs_input_and_a_key_answers_it(cli: CLI) -> None:
     job = cli.start("ASK before touching")
     asking = cli.wait_status(job["id"], ["needs_input"])
-    assert asking["status_basis"] == "screen"
-    assert asking["attention"].startswith("Would you like to run the following command?")
+    assert asking["status_basis"] == "protocol"
     assert "touch approved.txt" in asking["attention"]
 
     waited = cli.run("wait", job["id"], "--json")
@@ -170,10 +170,10 @@ def test_an_approval_question_needs_input_and_a_key_answers_it(cli: CLI) -> None
     # A message would press Enter into the question: refused until it is answered.
     assert cli.run("send", job["id"], "carry on").code == 5
 
-    cli.ok("send", job["id"], "--key", "y")
+    cli.ok("send", job["id"], "--key", "y")  # answers codex's request through the protocol
     idle = cli.wait_status(job["id"], ["idle"])
     assert idle["attention"] is None
-    assert "answered y" in cli.ok("capture", job["id"], "--strip-ansi").out
+    assert (cli.cwd / "approved.txt").exists()
 
 
 def test_a_stalled_agent_is_reported_after_its_threshold(cli: CLI) -> None:
@@ -184,8 +184,8 @@ def test_a_stalled_agent_is_reported_after_its_threshold(cli: CLI) -> None:
     assert result.code == errors.NEEDS_ATTENTION_EXIT, result
     stalled = result.json()["jobs"][0]
     assert stalled["status"] == "stalled"
-    assert stalled["status_basis"] == "rollout file"
-    assert stalled["attention"].startswith("no progress since")
+    assert stalled["status_basis"] == "protocol"
+    assert stalled["attention"].startswith("no sign of progress for")
     assert time.monotonic() - started < 10
 
 
@@ -193,40 +193,15 @@ def test_a_quiet_command_stalls_by_project_config(cli: CLI, project: Path) -> No
     (project / ".codex-agent.toml").write_text("stall_after_s = 1\n")
     job_id = cli.ok("exec", "start", "--cmd", "echo started; sleep 60").out.strip()
     stalled = cli.wait_status(job_id, ["stalled"], timeout=15)
-    assert stalled["status_basis"] == "output log"
+    assert stalled["status_basis"] == "output"
 
 
-def test_a_full_context_window_is_reported(cli: CLI, project: Path) -> None:
-    job = cli.start("hello")
-    idle = cli.wait_status(job["id"], ["idle"])
-    home = Path(os.environ["CODEX_HOME"])
-    rollout = next(home.glob(f"sessions/*/*/*/rollout-*{idle['thread_id']}.jsonl"))
-    message = "Codex ran out of room in the model's context window. Start a new thread."
-    with rollout.open("a") as handle:
-        handle.write(
-            json.dumps({"type": "event_msg", "payload": {"type": "error", "message": message}}) + "\n"
-        )
-    result = cli.run("wait", job["id"], "--until", "attention", "--json")
-    assert result.code == errors.NEEDS_ATTENTION_EXIT
-    reported = result.json()["jobs"][0]
-    assert reported["attention"] == f"context window exhausted: {message}"
-    assert reported["status_basis"] == "rollout file"
-
-
-def test_find_question_reads_prompts_only_at_the_bottom() -> None:
-    approval = (
-        "• Working (3s • esc to interrupt)\n\n  Would you like to run the following command?\n\n"
-        "  $ rm -rf build\n\n\u203a 1. Yes, proceed (y)\n  2. No (esc)\n\n"
-        "  Press enter to confirm or esc to cancel\n"
-    )
-    found = activity.find_question(approval)
-    assert found is not None and found.startswith(
-        "Would you like to run the following command? $ rm -rf build"
-    )
-    assert activity.find_question("Overwrite config? [y/N]\n") == "Overwrite config? [y/N]"
-    assert activity.find_question("building...\nstep 3 of 9\n") is None
+def test_find_question_reads_a_commands_prompt_only_on_its_last_line() -> None:
+    assert find_question("Overwrite config? [y/N]\n") == "Overwrite config? [y/N]"
+    assert find_question("Enter passphrase for key: ") == "Enter passphrase for key:"
+    assert find_question("building...\nstep 3 of 9\n") is None
     # A prompt that has scrolled up past later output is no longer a question.
-    assert activity.find_question("Continue? [y/n]\n" + "line\n" * 5) is None
+    assert find_question("Continue? [y/n]\n" + "line\n" * 5) is None
 
 
 def test_health_reports_each_live_jobs_heartbeat(cli: CLI) -> None:
@@ -235,7 +210,7 @@ def test_health_reports_each_live_jobs_heartbeat(cli: CLI) -> None:
     report = cli.ok("health", "--json").json()
     (row,) = report["live_jobs"]
     assert row["id"] == job["id"] and row["process_alive"] is True and row["pid"]
-    assert row["last_output_at"] and row["last_turn_at"] and row["status_basis"] == "rollout file"
+    assert row["last_output_at"] and row["last_turn_at"] and row["status_basis"] == "protocol"
 
 
 # --- wait ---------------------------------------------------------------------------------------------------
@@ -255,8 +230,8 @@ def test_wait_wakes_within_100ms_of_a_job_ending(cli: CLI, tmp_path: Path) -> No
         code = waiter.wait(timeout=20)
         woke = time.time()
         assert code == errors.JOB_FAILED_EXIT, waiter.stderr.read() if waiter.stderr else ""
-        exit_record = cli.cwd / ".codex-agent" / "jobs" / job_id / "exit_code"
-        latencies.append(woke - exit_record.stat().st_ctime)  # ctime: when it was renamed into place
+        stamp = cli.cwd / ".codex-agent" / "jobs" / job_id / "state.stamp"
+        latencies.append(woke - stamp.stat().st_ctime)  # the keeper replaces it after recording the end
     median_ms = statistics.median(latencies) * 1000
     print(f"\nwait wake-up after a job's end: median {median_ms:.1f} ms over {len(latencies)} runs")
     assert median_ms < 100, latencies
@@ -327,7 +302,7 @@ def test_resume_continues_the_same_thread(cli: CLI) -> None:
 
     resumed = cli.ok("resume", job["id"], "second turn", "--json").json()
     assert resumed["id"] == job["id"] and resumed["thread_id"] == first["thread_id"]
-    assert resumed["delivery"]["confirmed_by"] == "rollout file"
+    assert resumed["delivery"]["confirmed_by"] == "protocol"
     idle = cli.wait_status(job["id"], ["idle"])
     assert idle["summary"].startswith(f"ECHO[11 chars sha256={sha('second turn')}]")
     assert idle["thread_id"] == first["thread_id"]
@@ -364,7 +339,7 @@ def test_a_command_waiting_at_a_prompt_needs_input_and_keys_answer_it(cli: CLI) 
         "exec", "start", "--cmd", "printf 'Overwrite the file? [y/n] '; read answer; echo \"got $answer\""
     ).out.strip()
     asking = cli.wait_status(job_id, ["needs_input"])
-    assert asking["attention"].endswith("Overwrite the file? [y/n]") and asking["status_basis"] == "screen"
+    assert asking["attention"] == "Overwrite the file? [y/n]" and asking["status_basis"] == "output"
     cli.ok("send", job_id, "--key", "y")
     cli.ok("send", job_id, "--key", "Enter")
     assert cli.wait_status(job_id, ["completed"])["attention"] is None

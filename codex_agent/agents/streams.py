@@ -66,8 +66,12 @@ class _Recorder:
         os.write(self.fd, ("\n".join(records) + "\n").encode())
 
 
-def relay(job_dir: Path, command: list[str], env: dict[str, str]) -> int:
-    """Run `command`, relay and record its two output streams; return its exit status (128+N for signal N)."""
+def relay(
+    job_dir: Path, command: list[str], env: dict[str, str], on_output: Callable[[bytes], None] | None = None
+) -> int:
+    """Run `command`, relay and record its two output streams; return its exit status (128+N for signal N).
+
+    `on_output` sees every chunk, and an empty one at least once a second while the command is quiet."""
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     try:
@@ -94,6 +98,8 @@ def relay(job_dir: Path, command: list[str], env: dict[str, str]) -> int:
             ready, _, _ = select.select(list(recorders), [], [], 0 if exited else 1.0)
         except InterruptedError:
             continue
+        if on_output is not None and not ready:
+            on_output(b"")
         if exited and not ready:
             # The command is gone; a background process it left may hold the pipes open: stop here.
             for fd in list(recorders):
@@ -104,6 +110,8 @@ def relay(job_dir: Path, command: list[str], env: dict[str, str]) -> int:
             data = os.read(fd, 65536)
             if data:
                 recorders[fd].feed(data)
+                if on_output is not None:
+                    on_output(data)
             else:
                 recorders.pop(fd).close()
                 os.close(fd)

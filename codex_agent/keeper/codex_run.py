@@ -22,7 +22,7 @@ from typing import Any
 from codex_agent import protocol
 from codex_agent.agents import codex
 from codex_agent.appclient import AppClient, Incoming, ProtocolError
-from codex_agent.keeper.control import control_path
+from codex_agent.keeper.control import MAX_REQUEST_BYTES, control_path
 from codex_agent.keeper.record import Ending, Recorder
 from codex_agent.keeper.tracker import Tracker, TurnRecord
 from codex_agent.models import JobStatus, now_ms
@@ -56,6 +56,7 @@ class CodexKeeper:
         self.tui: asyncio.subprocess.Process | None = None
         self.ending: Ending | None = None
         self.done = asyncio.Event()
+        self.ready = asyncio.Event()  # codex is up, the thread is open
         self.changed = asyncio.Event()
         self.last_message_at = now_ms()
         self.stalled = False
@@ -63,14 +64,19 @@ class CodexKeeper:
     # --- the whole life -------------------------------------------------------------------------------------
 
     async def run(self) -> Ending:
+        # Listening from the start: a `send` right after `start` waits here until codex is up.
+        control_socket = control_path(self.job_dir)
+        control_socket.unlink(missing_ok=True)
+        control = await asyncio.start_unix_server(
+            self._serve_control, path=str(control_socket), limit=MAX_REQUEST_BYTES
+        )
         try:
             await self._start()
         except (ProtocolError, OSError, TimeoutError) as exc:
+            control.close()
             await self._stop_children()
             return Ending(JobStatus.FAILED, 1, f"codex did not start: {exc}{self._server_log_tail()}")
-        control_socket = control_path(self.job_dir)
-        control_socket.unlink(missing_ok=True)
-        control = await asyncio.start_unix_server(self._serve_control, path=str(control_socket))
+        self.ready.set()
         tasks = [
             asyncio.create_task(self._read_messages()),
             asyncio.create_task(self._watch_stall()),
@@ -272,8 +278,17 @@ class CodexKeeper:
             return
         self.stalled = False
         after = self.tracker.view()
-        self.recorder.observe(before, after)
+        job = self.recorder.observe(before, after)
         self.changed.set()
+        if (
+            self.with_tui
+            and after.turns_completed > before.turns_completed
+            and after.status is JobStatus.IDLE
+        ):
+            from codex_agent import oncomplete
+
+            with contextlib.suppress(OSError):
+                oncomplete.notify(job, self.job_dir, "turn", self.env)
         turn = after.turn
         if self.with_tui or turn is None or turn.status == "inProgress":
             return
@@ -355,6 +370,15 @@ class CodexKeeper:
 
     async def _handle(self, request: dict[str, Any]) -> dict[str, Any]:
         op = request.get("op")
+        up = asyncio.ensure_future(self.ready.wait())
+        await asyncio.wait([up, asyncio.ensure_future(self.done.wait())], return_when=asyncio.FIRST_COMPLETED)
+        if not self.ready.is_set():
+            up.cancel()
+            return {
+                "ok": False,
+                "error": "the job ended before codex was up",
+                "hint": "see `codex-agent status`",
+            }
         try:
             if op == "send":
                 text = str(request.get("text") or "")

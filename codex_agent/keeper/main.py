@@ -88,12 +88,13 @@ def _run_codex(recorder: Recorder, spec: dict[str, Any], env: dict[str, str]) ->
         # Ctrl-C in the pane belongs to the TUI (which reads it as a key); a hang-up or SIGTERM (tmux closing
         # the session, a `kill`) ends the job.
         loop.add_signal_handler(signal.SIGINT, lambda: None)
-        for signum in (signal.SIGTERM, signal.SIGHUP):
-            loop.add_signal_handler(
-                signum,
-                keeper.end,
-                Ending(JobStatus.KILLED, 128 + signum, f"killed by {signal.Signals(signum).name}"),
-            )
+        loop.add_signal_handler(
+            signal.SIGTERM,
+            keeper.end,
+            Ending(JobStatus.KILLED, 128 + signal.SIGTERM, "killed by signal SIGTERM"),
+        )
+        gone = Ending(JobStatus.LOST, 128 + signal.SIGHUP, "its tmux session went away (SIGHUP)")
+        loop.add_signal_handler(signal.SIGHUP, keeper.end, gone)
         return await keeper.run()
 
     return asyncio.run(main())
@@ -103,14 +104,19 @@ def _run_command(recorder: Recorder, spec: dict[str, Any], env: dict[str, str]) 
     from codex_agent.agents.streams import relay
     from codex_agent.keeper.control import serve_kill_requests
 
+    from codex_agent.keeper.command_watch import CommandWatch
+
     killed = threading.Event()
     serve_kill_requests(recorder.job_dir, killed)
+    watch = CommandWatch(recorder, float(spec.get("stall_after_s") or 300))
     try:
-        code = relay(recorder.job_dir, [str(arg) for arg in spec["argv"]], env)
+        code = relay(recorder.job_dir, [str(arg) for arg in spec["argv"]], env, watch)
     except OSError as exc:
         return Ending(JobStatus.FAILED, 127, f"cannot start the command: {exc}")
     if killed.is_set():
         return Ending(JobStatus.KILLED, code, "killed by request")
+    if code == 128 + signal.SIGHUP:
+        return Ending(JobStatus.LOST, code, "its tmux session went away (SIGHUP)")
     if code == 0:
         return Ending(JobStatus.COMPLETED, 0, None)
     if code > 128:
@@ -118,7 +124,7 @@ def _run_command(recorder: Recorder, spec: dict[str, Any], env: dict[str, str]) 
             name = signal.Signals(code - 128).name
         except ValueError:
             name = f"signal {code - 128}"
-        return Ending(JobStatus.FAILED, code, f"killed by {name}")
+        return Ending(JobStatus.FAILED, code, f"killed by signal {name}")
     return Ending(JobStatus.FAILED, code, f"exited with code {code}")
 
 

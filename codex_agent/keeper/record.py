@@ -85,7 +85,7 @@ class Recorder:
 
         self.update(change)
 
-    def observe(self, before: View, after: View) -> None:
+    def observe(self, before: View, after: View) -> Job:
         """Write the view the protocol gives, and an event for each transition an orchestrator acts on."""
 
         def change(job: Job) -> None:
@@ -107,7 +107,7 @@ class Recorder:
         job = self.update(change)
         for kind, data in _transitions(before, after):
             self.event(kind, data)
-        del job
+        return job
 
     def stalled(self, quiet_s: float) -> None:
         def change(job: Job) -> None:

@@ -57,7 +57,9 @@ def test_1_a_multi_step_turn_is_running_until_its_final_message(
     waited = cli.run("wait", job["id"], "--json")
     assert waited.code == 0, waited.err
     # The final answer (after the third tool call) had been sent before codex-agent said idle.
-    finals = [req for req in model_server.requests if req.kind == "tool_result" and "scenario-1" in str(req.body)]
+    finals = [
+        req for req in model_server.requests if req.kind == "tool_result" and "scenario-1" in str(req.body)
+    ]
     assert len(finals) >= 3 and all(req.finished for req in finals)
     idle = cli.job(job["id"])
     assert idle["summary"].startswith("STEPPED: 3"), idle["summary"]
@@ -85,7 +87,9 @@ def test_2_a_failed_turn_is_reported_and_the_job_takes_a_follow_up(
     assert limited.code == TURN_FAILED_EXIT
     state = cli.job(job["id"])
     assert "429" in state["error"], state
-    assert len([r for r in model_server.requests if "scenario-2 third" in (r.user_text or "")]) == 2  # a retry
+    assert (
+        len([r for r in model_server.requests if "scenario-2 third" in (r.user_text or "")]) == 2
+    )  # a retry
 
     cli.ok("send", job["id"], "scenario-2 fourth")
     assert cli.run("wait", job["id"]).code == 0
@@ -150,7 +154,9 @@ def test_5_a_person_typing_in_the_pane_makes_the_job_run_then_idle_with_that_rep
     model_server.turn_delay = 2.0
     try:
         tmux = ["tmux", "-L", tmux_socket]
-        subprocess.run([*tmux, "send-keys", "-t", job["tmux_session"], "-l", "typed by scenario-5"], check=True)
+        subprocess.run(
+            [*tmux, "send-keys", "-t", job["tmux_session"], "-l", "typed by scenario-5"], check=True
+        )
         subprocess.run([*tmux, "send-keys", "-t", job["tmux_session"], "Enter"], check=True)
         cli.wait_status(job["id"], ["running"], timeout=30)
     finally:
@@ -252,7 +258,11 @@ def test_9_the_queue_runs_60_exec_jobs_three_at_a_time_with_chains(
     for n, job_id in enumerate(ids):  # each ran with its own submitter's environment
         assert f"submitter={n}\n" in final[job_id]["summary"], final[job_id]["summary"]
     for n in range(60):
-        hits = [r for r in model_server.requests if r.kind == "turn" and f"scenario-9 job {n}\n" in f"{r.user_text}\n"]
+        hits = [
+            r
+            for r in model_server.requests
+            if r.kind == "turn" and f"scenario-9 job {n}\n" in f"{r.user_text}\n"
+        ]
         assert len(hits) == 1, f"job {n} ran {len(hits)} times"
     # Never more than three at once: the turns' request windows overlap at most three deep.
     spans = sorted(
