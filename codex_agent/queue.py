@@ -16,10 +16,12 @@ by `retried_as` on the attempt before; each gets its own Spawned entry in agents
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from codex_agent import claims, jobs, worktrees
+from codex_agent.keeper.record import will_retry
 from codex_agent.config import read_project_config
 from codex_agent.errors import CodexAgentError, UsageError
 from codex_agent.models import Job
@@ -90,6 +92,25 @@ def submit(project: jobs.Project, request: jobs.StartRequest, coord: Coordinatio
     try:
         return jobs.start(project, request)
     except CodexAgentError:
-        if worktree is not None and store.find_job_or_none(request.job_id) is None:
+        recorded = store.find_job_or_none(request.job_id)
+        if worktree is not None and recorded is None:
             worktrees.discard(worktree)
+        if recorded is not None and will_retry(recorded):
+            return _retry_launch(store, recorded)
         raise
+
+
+def _retry_launch(store: Store, failed: Job) -> Job:
+    """A launch that failed here is retried here, with this process's environment (as the job would have
+    run), while attempts last; the last failure is raised."""
+    from codex_agent.keeper.after_end import retry
+    from codex_agent.keeper.record import Recorder
+
+    while True:
+        try:
+            return retry(Recorder(store, failed.id), failed, dict(os.environ))
+        except CodexAgentError:
+            attempt = store.get_job(store.get_job(failed.id).attrs.get("retried_as") or failed.id)
+            if attempt.id == failed.id or not will_retry(attempt):
+                raise
+            failed = attempt

@@ -196,10 +196,10 @@ def test_report_names_the_files_a_job_created_and_changed_with_line_counts(cli: 
     assert files["src.txt"]["added"] == 2
     assert "notes.txt" not in files  # already there when this job started: not its work
 
-    failed = cli.start("--exec", "EXIT 4")["id"]
+    failed = cli.start("--exec", "FAIL the model gave up")["id"]
     cli.wait_status(failed, ["failed"])
     report = cli.ok("report", failed, "--json").json()
-    assert report["errors"] == ["exited with code 4"] and report["files"] == []
+    assert report["errors"][0] == "the model gave up" and report["files"] == []
 
 
 # --- worktrees ----------------------------------------------------------------------------------------------
@@ -310,7 +310,7 @@ def test_max_parallel_from_option_and_config(cli: CLI, project: Path) -> None:
 
 
 def test_retry_on_failure_links_every_attempt(cli: CLI, project: Path) -> None:
-    first = cli.start("--exec", "--retry", "2", "--retry-on-failure", "EXIT 3")["id"]
+    first = cli.start("--exec", "--retry", "2", "--retry-on-failure", "FAIL boom")["id"]
 
     def chain() -> list[dict[str, Any]] | None:
         found = [cli.ok("report", first, "--json").json()]
@@ -383,7 +383,7 @@ def test_context_summarises_a_dozen_jobs_in_mixed_states(
         cli.start("--after", running[0], "--exec", "Write parser tests")["id"],
     ]
     done = [cli.start("--exec", f"please WRITE result{n}.txt now")["id"] for n in range(3)]
-    failed = cli.start("--exec", "Migrate the schema EXIT 2")["id"]
+    failed = cli.start("--exec", "Migrate the schema FAIL no database")["id"]
     lost_cause = cli.start("Refactor the CLI. SLEEP 120")["id"]
     for job_id in done:
         cli.wait_status(job_id, ["completed"])
@@ -419,7 +419,7 @@ def test_context_summarises_a_dozen_jobs_in_mixed_states(
         assert title in text, title
     for job_id in [build, *running, *idle, *queued, *done, failed, lost_cause]:
         assert job_id in text
-    assert "exited with code 2" in text and "ECHO[" in text
+    assert "no database" in text and "ECHO[" in text
     assert len(text.splitlines()) < 70  # one screen
     with capsys.disabled():
         print("\n" + text)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from codex_agent.errors import CodexAgentError
-from codex_agent.keeper.record import Recorder
+from codex_agent.keeper.record import Recorder, will_retry
 from codex_agent.models import Job, JobKind, JobStatus
 
 RETRY_OUTPUT_LINES = 20
@@ -53,16 +53,6 @@ def _commit_worktree(recorder: Recorder, job: Job) -> None:
         recorder.event("worktree_commit", {"commit": commit})
 
 
-def will_retry(job: Job) -> bool:
-    """A run that failed (a non-zero exit, a failed turn, a failed launch) is tried again while attempts last."""
-    plan = job.attrs.get("retry")
-    if not isinstance(plan, dict) or job.attrs.get("retried_as") or job.status is not JobStatus.FAILED:
-        return False
-    if str(job.error or "").startswith("never started:"):
-        return False  # what it waited for failed: another attempt would wait for the same
-    return int(plan.get("attempt", 1)) <= int(plan.get("max_retries", 0))
-
-
 def next_prompt(job: Job, job_dir: Path) -> str:
     """What the next attempt is given: the same task, and with --retry-on-failure also what went wrong."""
     from codex_agent.jobs import read_prompt, tail_lines
@@ -89,9 +79,9 @@ def retry(recorder: Recorder, job: Job, env: dict[str, str]) -> Job:
         attempt=int(plan.get("attempt", 1)) + 1,
         first=plan.get("first") or job.id,
         previous=job.id,
-        reason="failed to start" if job.started_at is None else (job.error or "failed"),
+        reason="failed to start" if job.started_at is None else f"ended {job.status.value}",
     )
-    carried = {
+    carried: dict[str, Any] = {
         key: job.attrs[key] for key in ("max_parallel", "worktree", "project_root") if key in job.attrs
     }
     prompt = next_prompt(job, recorder.job_dir)
@@ -109,7 +99,8 @@ def retry(recorder: Recorder, job: Job, env: dict[str, str]) -> Job:
         queued=bool(carried.get("max_parallel")),
     )
     project = jobs.Project(project_root_of(job), store, Tmux.from_env(env))
-    attempt = jobs.start(project, request, env=env)
-    recorder.update(lambda record: record.attrs.update(retried_as=attempt.id))
+    request.job_id = store.new_job_id()
+    recorder.update(lambda record: record.attrs.update(retried_as=request.job_id))
+    attempt = jobs.start(project, request, env=env)  # a launch that fails here is the attempt's failure
     recorder.event("retried", {"attempt": attempt.id, "number": plan["attempt"]})
     return attempt

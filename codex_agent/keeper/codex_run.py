@@ -21,6 +21,7 @@ from typing import Any
 
 from codex_agent import protocol
 from codex_agent.agents import codex
+from codex_agent.agents.launch import socket_path
 from codex_agent.appclient import AppClient, Incoming, ProtocolError
 from codex_agent.keeper.control import MAX_REQUEST_BYTES, control_path
 from codex_agent.keeper.record import Ending, Recorder
@@ -85,6 +86,8 @@ class CodexKeeper:
         if self.tui is not None:
             tasks.append(asyncio.create_task(self._watch_tui()))
         await self.done.wait()
+        assert self.ending is not None
+        self.recorder.ended(self.ending)  # first: a queued job may take the slot while codex shuts down
         control.close()
         for task in tasks:
             task.cancel()
@@ -98,8 +101,8 @@ class CodexKeeper:
             self.done.set()
 
     async def _start(self) -> None:
-        socket_path = codex.socket_path(self.job_dir, codex.APP_SOCKET)
-        socket_path.unlink(missing_ok=True)
+        app_socket = socket_path(self.job_dir, codex.APP_SOCKET)
+        app_socket.unlink(missing_ok=True)
         log = os.open(self.job_dir / APP_SERVER_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             self.server = await asyncio.create_subprocess_exec(
@@ -109,7 +112,7 @@ class CodexKeeper:
             )  # fmt: skip
         finally:
             os.close(log)
-        self.client = await self._connect(socket_path)
+        self.client = await self._connect(app_socket)
         thread_id = await self._open_thread()
         self.tracker = Tracker(thread_id)
         self.recorder.started(thread_id, self.server.pid)
@@ -185,7 +188,7 @@ class CodexKeeper:
         if self.tracker.turn is None or self.tracker.turn.id != turn_id:
             before = self.tracker.view()
             self.tracker.turn = TurnRecord(turn_id, now_ms())
-            self.recorder.observe(before, self.tracker.view())
+            self.recorder.observe(before, self.tracker.view(), interactive=self.with_tui)
         return turn_id
 
     async def _steer(self, text: str, client_id: str, turn_id: str) -> None:
@@ -214,7 +217,7 @@ class CodexKeeper:
                 steered = False  # the turn ended meanwhile: start a new one
         if not steered:
             await self._start_turn(text, client_id)
-        await self._until(lambda: client_id in self.tracker.client_ids, SEND_RECEIPT_TIMEOUT_S)  # type: ignore[union-attr]
+        await self._until(lambda: client_id in self.tracker.client_ids, SEND_RECEIPT_TIMEOUT_S)
         waited_ms = int((asyncio.get_running_loop().time() - began) * 1000)
         self.recorder.event(
             "message_confirmed", {"by": "protocol", "steered": steered, "waited_ms": waited_ms}
@@ -232,7 +235,7 @@ class CodexKeeper:
             raise ValueError(f"codex accepts {', '.join(question.answers)} here, not {decision!r}")
         await self.client.respond(question.request_id, {"decision": decision})
         # Codex confirms with serverRequest/resolved, which clears the question for every client.
-        await self._until(lambda: key not in self.tracker.questions, SEND_RECEIPT_TIMEOUT_S)  # type: ignore[union-attr]
+        await self._until(lambda: key not in self.tracker.questions, SEND_RECEIPT_TIMEOUT_S)
         self.recorder.event("answered", {"decision": decision, "question": question.question})
         return {"question": question.to_json(), "decision": decision}
 
@@ -278,7 +281,7 @@ class CodexKeeper:
             return
         self.stalled = False
         after = self.tracker.view()
-        job = self.recorder.observe(before, after)
+        job = self.recorder.observe(before, after, interactive=self.with_tui)
         self.changed.set()
         if (
             self.with_tui

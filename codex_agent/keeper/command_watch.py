@@ -11,7 +11,7 @@ import re
 import time
 
 from codex_agent.keeper.record import Recorder
-from codex_agent.models import JobStatus
+from codex_agent.models import Job, JobStatus
 
 QUIET_BEFORE_QUESTION_S = 2.0  # a prompt is a question once the output has been quiet this long
 TAIL_BYTES = 4096
@@ -68,17 +68,14 @@ class CommandWatch:
         self.state = (status, attention)
         text = attention
 
-        def change(job: object) -> None:
-            from codex_agent.models import Job
-
-            assert isinstance(job, Job)
+        def change(job: Job) -> None:
             if job.status.is_terminal:
                 return
             job.status = status
             job.attrs["status_basis"] = BASIS
             job.attrs["attention"] = text
 
-        self.recorder.update(change)  # type: ignore[arg-type]
+        self.recorder.update(change)
         if status is JobStatus.NEEDS_INPUT:
             self.recorder.event("needs_input", {"question": text, "answers": ["y", "n", "Enter"]})
         elif status is JobStatus.STALLED and before is not JobStatus.STALLED:

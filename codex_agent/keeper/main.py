@@ -21,7 +21,7 @@ from typing import Any
 from codex_agent.agents.launch import ENV_FIFO, LAUNCH_SPEC, PANE_VARIABLES, read_env
 from codex_agent.errors import CodexAgentError
 from codex_agent.keeper.record import Ending, Recorder
-from codex_agent.models import JobStatus
+from codex_agent.models import Job, JobKind, JobStatus
 from codex_agent.store import Store
 
 KEEPER_LOG = "keeper.log"
@@ -137,11 +137,14 @@ def _finish(recorder: Recorder, ending: Ending, env: dict[str, str] | None) -> i
     from codex_agent.keeper.after_end import after_end
 
     from codex_agent.agents import codex
+    from codex_agent.agents.launch import socket_path
     from codex_agent.keeper.control import control_path
 
-    for socket in (control_path(recorder.job_dir), codex.socket_path(recorder.job_dir, codex.APP_SOCKET)):
+    for socket in (control_path(recorder.job_dir), socket_path(recorder.job_dir, codex.APP_SOCKET)):
         socket.unlink(missing_ok=True)
     job = recorder.store.get_job(recorder.job_id)
+    if job.kind is JobKind.COMMAND and not job.status.is_terminal:
+        _record_changed_files(recorder, job)
     if not job.status.is_terminal:
         job = recorder.ended(ending)
     try:
@@ -149,6 +152,17 @@ def _finish(recorder: Recorder, ending: Ending, env: dict[str, str] | None) -> i
     except CodexAgentError as exc:
         _log(recorder.job_dir, f"after the end: {exc.one_line()}")
     return 0 if job.status is JobStatus.COMPLETED else (job.exit_code or 1)
+
+
+def _record_changed_files(recorder: Recorder, job: Job) -> None:
+    """A plain command has no record of its edits: what git shows changed since it started is its work."""
+    from codex_agent import git
+
+    files = git.changed_since(
+        Path(job.cwd), job.attrs.get("base_commit"), job.attrs.get("dirty_at_start", [])
+    )
+    if files is not None:
+        recorder.update(lambda record: setattr(record, "files_modified", files))
 
 
 def main(argv: list[str]) -> int:

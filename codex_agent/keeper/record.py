@@ -85,11 +85,14 @@ class Recorder:
 
         self.update(change)
 
-    def observe(self, before: View, after: View) -> Job:
+    def observe(self, before: View, after: View, *, interactive: bool = True) -> Job:
         """Write the view the protocol gives, and an event for each transition an orchestrator acts on."""
 
         def change(job: Job) -> None:
-            job.status = after.status
+            # A one-turn (exec) job whose turn is over is ending, not waiting: it keeps its slot until then.
+            job.status = (
+                after.status if interactive or after.status is not JobStatus.IDLE else JobStatus.RUNNING
+            )
             job.attrs["status_basis"] = BASIS
             job.attrs["turns_completed"] = after.turns_completed
             job.attrs["doing"] = after.doing
@@ -118,7 +121,11 @@ class Recorder:
         self.event("stalled", {"quiet_s": int(quiet_s)})
 
     def ended(self, ending: Ending) -> Job:
+        """The end, once: a second call (the keeper's last step after its agent's own) keeps the first."""
+
         def change(job: Job) -> None:
+            if job.status.is_terminal:
+                return
             job.status = ending.status
             job.exit_code = ending.exit_code
             job.error = ending.error if ending.status is not JobStatus.COMPLETED else None
@@ -127,9 +134,12 @@ class Recorder:
             job.attrs.pop("attention", None)
             job.attrs.pop("question", None)
             job.attrs["doing"] = None
+            job.attrs["retrying"] = will_retry(job)  # a job queued after this one waits for the retry
 
+        before = self.store.get_job(self.job_id).status
         job = self.update(change)
-        self.event("ended", {"status": job.status.value, "exit_code": job.exit_code, "error": job.error})
+        if not before.is_terminal:
+            self.event("ended", {"status": job.status.value, "exit_code": job.exit_code, "error": job.error})
         return job
 
 
@@ -182,3 +192,13 @@ def _transitions(before: View, after: View) -> list[tuple[str, dict[str, Any]]]:
                 ("turn_failed", {"turn_id": turn.id, "error": turn.error or f"the turn was {turn.status}"})
             )
     return found
+
+
+def will_retry(job: Job) -> bool:
+    """A run that failed (a non-zero exit, a failed turn, a failed launch) is tried again while attempts last."""
+    plan = job.attrs.get("retry")
+    if not isinstance(plan, dict) or job.attrs.get("retried_as") or job.status is not JobStatus.FAILED:
+        return False
+    if str(job.error or "").startswith("never started:"):
+        return False  # what it waited for failed: another attempt would wait for the same
+    return int(plan.get("attempt", 1)) <= int(plan.get("max_retries", 0))
