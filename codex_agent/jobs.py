@@ -206,6 +206,7 @@ def start(project: Project, request: StartRequest) -> Job:
         stall_after_s=job.attrs.get("stall_after_s") or plan.settings.stall_after_s,
         messages_sent=1 if plan.prompt_via in ("argv", "stdin", "paste") else 0,
         prompt_via=plan.prompt_via,
+        project_root=str(project.root),  # its agents.log, whichever folder later reads the job
     )
     if job.kind.is_codex:
         job.attrs["codex_home"] = str(codex.codex_home())

@@ -142,7 +142,7 @@ def after_changes(project: jobs.Project, moved: list[Job]) -> None:
     for job in moved:
         if not job.status.is_terminal:
             continue
-        _step(project, job, "log", agentslog.record_completion, project.store, project.root, job)
+        _step(project, job, "log", agentslog.record_completion, project.store, owning_root(project, job), job)
         if job.attrs.get("worktree"):
             _step(project, job, "worktree", _commit_worktree, project, job)
         _step(project, job, "retry", _maybe_retry, project, job)
@@ -324,8 +324,17 @@ def _fail_waiting(project: jobs.Project, job: Job, reason: str) -> None:
 
 
 def project_root_of(job: Job) -> Path:
+    recorded = job.attrs.get("project_root")
+    if isinstance(recorded, str) and recorded:
+        return Path(recorded)  # the project it was started from (jobs.start): its agents.log
     worktree = worktrees.Worktree.from_job(job)
     return worktree.root if worktree is not None else find_project_root(Path(job.cwd))
+
+
+def owning_root(project: jobs.Project, job: Job) -> Path:
+    """The root whose agents.log tells the job's story: the one it was spawned into, not the reader's."""
+    recorded = job.attrs.get("project_root")
+    return Path(recorded) if isinstance(recorded, str) and recorded else project.root
 
 
 def main(argv: list[str]) -> int:

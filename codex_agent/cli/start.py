@@ -14,6 +14,7 @@ from codex_agent.cli.forwarding import MachineOption, forward
 from codex_agent.cli.render import job_queued, job_started
 from codex_agent.errors import UsageError
 from codex_agent.models import REASONING_LEVELS, SANDBOX_MODES, JobKind, JobStatus
+from codex_agent.store import owning_directory
 
 
 def _choice(value: str | None, choices: tuple[str, ...], option: str) -> str | None:
@@ -203,7 +204,10 @@ def register(app: typer.Typer) -> None:
             profile=profile,
             attrs=attrs,
         )
-        with jobs.opened(directory) as project:
+        # A job belongs to the project it is started from; a worktree is made of the --dir checkout, so
+        # with --worktree that checkout's project holds the job (docs/coordination.md, "One project").
+        owner = directory if worktree else owning_directory(directory)
+        with jobs.opened(owner) as project:
             if dry_run:
                 plan = jobs.plan_start(project, request)
                 if json_output:
