@@ -190,7 +190,9 @@ def test_missing_tmux_without_root_gets_this_machines_package_command(
     assert result.returncode == 6
 
 
-def test_missing_tmux_as_root_is_installed_with_the_package_manager(installed: Install, tmp_path: Path) -> None:
+def test_missing_tmux_as_root_is_installed_with_the_package_manager(
+    installed: Install, tmp_path: Path
+) -> None:
     fakes = tmp_path / "fakes"
     calls = _fake_tool(
         fakes, "apt-get", f'[ "$1" = install ] && ln -sf {shutil.which("tmux")} "{fakes}/tmux"; exit 0'
