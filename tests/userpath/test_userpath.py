@@ -1,0 +1,125 @@
+"""What a new user does, on an install made the way users make one (see conftest.py)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from tests.helpers import REPO_ROOT, wait_for
+from tests.remote.sshd import SshHarness
+
+from .conftest import FreshUser, clean_checkout, codex_double_dir, fresh_user
+
+
+def readme_setup_command() -> str:
+    """The first command of the README's "Set up" section, exactly as a user would paste it."""
+    text = (REPO_ROOT / "README.md").read_text()
+    section = text.split("\n## Set up\n", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```bash\n(.*?)```", section, re.S)
+    assert block is not None, "the Set up section has no bash block"
+    return block.group(1).strip().splitlines()[0]
+
+
+def test_the_readme_setup_command_works_pasted_into_a_fresh_shell(tmp_path: Path) -> None:
+    command = readme_setup_command()
+    home = tmp_path / "home"
+    user = fresh_user(home, codex_double_dir(tmp_path))
+    checkout = clean_checkout(home / "codex-agent")  # `git clone … && cd codex-agent`, without the network
+    result = user.run(["bash", "--noprofile", "--norc", "-c", command], cwd=checkout)
+    # Shown in the report of the run (pytest -rP / on failure): what the user sees.
+    print(f"$ {command}\n{result.stdout}{result.stderr}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (home / ".local" / "bin" / "codex-agent").exists()
+    assert "installed codex-agent" in result.stdout
+    assert "run `codex login` once" in result.stderr  # the fresh HOME has no stored login
+    job_id = re.search(r"\b([0-9a-f]{8})\b", result.stdout.split("ready:", 1)[1])
+    assert job_id is not None, result.stdout
+    exe = str(home / ".local" / "bin" / "codex-agent")
+
+    def ended() -> dict[str, object] | None:
+        shown = user.run([exe, "status", job_id.group(1), "--json"], cwd=checkout)
+        job = json.loads(shown.stdout) if shown.returncode == 0 else None
+        return job if job and job["status"] in ("completed", "failed") else None
+
+    job = wait_for(ended, timeout=60, what="the first job to end")
+    assert job["status"] == "completed" and job["exit_code"] == 0, job
+    again = user.run(["bash", "--noprofile", "--norc", "-c", command], cwd=checkout)
+    assert again.returncode == 0 and "nothing changed" in again.stdout, again.stdout + again.stderr
+
+
+def test_a_wheel_install_runs_a_job(wheel_user: tuple[FreshUser, Path], tmp_path: Path) -> None:
+    user, venv = wheel_user
+    folder = tmp_path / "work"
+    folder.mkdir()
+    ran = user.run(["codex-agent", "exec", "run", "--cmd", "echo hello from a wheel"], cwd=folder)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == "hello from a wheel"
+    site = next((venv / "lib").glob("python3*/site-packages/codex_agent"))
+    assert not (site.parent / "codex_agent.pth").exists()  # a real install, not a link to the checkout
+
+
+def test_an_empty_git_folder_above_does_not_capture_a_wheel_users_jobs(
+    wheel_user: tuple[FreshUser, Path], tmp_path: Path
+) -> None:
+    user, _ = wheel_user
+    (tmp_path / ".git").mkdir()  # a stray one, as left in /tmp by some tool
+    folder = tmp_path / "scratch"
+    folder.mkdir()
+    ran = user.run(["codex-agent", "exec", "run", "--cmd", "true"], cwd=folder)
+    assert ran.returncode == 0, ran.stderr
+    assert (folder / ".codex-agent").is_dir()
+    assert not (tmp_path / ".codex-agent").exists() and not (tmp_path / "agents.log").exists()
+
+
+def test_machine_up_and_check_from_a_wheel_install(
+    wheel_user: tuple[FreshUser, Path], ssh_host: SshHarness, tmp_path: Path
+) -> None:
+    user, _ = wheel_user
+    control = Path(tempfile.mkdtemp(prefix="ca-up-", dir="/tmp"))  # short: ssh control socket paths
+    env = {"CODEX_AGENT_SSH_CONTROL_DIR": str(control), "CODEX_AGENT_CACHE_DIR": str(tmp_path / "cache")}
+    host = ssh_host.hosts[0]
+    try:
+        added = user.run(
+            ["codex-agent", "machine", "add", "box", "--host", host.alias, "--ssh-config",
+             str(ssh_host.client_config)],
+            **env,
+        )  # fmt: skip
+        assert added.returncode == 0, added.stderr
+        up = user.run(["codex-agent", "machine", "up", "box", "--json"], timeout=900, **env)
+        assert up.returncode == 0, up.stderr
+        report = json.loads(up.stdout)
+        assert report["action"] == "installed"
+        assert any(name.startswith("codex_agent-") for name in report["sent"])
+        # No source tree: the wheel was packed again from this install.
+        assert list((tmp_path / "cache" / "wheels").glob("*/codex_agent-*-py3-none-any.whl"))
+        check = user.run(["codex-agent", "machine", "check", "box", "--json"], **env)
+        checked = json.loads(check.stdout)
+        assert checked["daemon_ok"] and checked["same_build"] and checked["tmux_ok"], checked
+        assert check.returncode == 0 and checked["ready"], checked
+        remote = user.run(
+            ["codex-agent", "exec", "run", "--cmd", "echo on the host", "--machine", "box"], **env
+        )
+        assert remote.returncode == 0 and remote.stdout.strip() == "on the host", remote.stderr
+    finally:
+        shutil.rmtree(control, ignore_errors=True)
+        ssh_host.close_masters()
+
+
+def test_the_readme_install_without_codex_and_npm_says_what_to_do(tmp_path: Path) -> None:
+    """A machine with neither codex nor npm: the install succeeds and names the next step precisely."""
+    home = tmp_path / "home"
+    shadow = tmp_path / "bin"
+    shadow.mkdir()
+    for entry in list(Path("/usr/bin").iterdir()) + list(Path("/bin").iterdir()):
+        if entry.name not in ("npm", "node", "codex") and not (shadow / entry.name).exists():
+            (shadow / entry.name).symlink_to(entry)
+    user = fresh_user(home)
+    user.env["PATH"] = str(shadow)
+    checkout = clean_checkout(home / "codex-agent")
+    install_only = readme_setup_command().split(" && ")[0]
+    result = user.run(["bash", "--noprofile", "--norc", "-c", install_only], cwd=checkout)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Install Node.js first" in result.stderr and "npm install --global --prefix" in result.stderr
