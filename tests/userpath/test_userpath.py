@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import subprocess
 import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tests.helpers import REPO_ROOT, wait_for
-from tests.remote.sshd import SshHarness
+from tests.remote.sshd import SshHarness, SshHost
 
-from .conftest import FreshUser, clean_checkout, codex_double_dir, fresh_user
+from .conftest import FAKE_CODEX, FreshUser, clean_checkout, codex_double_dir, fresh_user
 
 
 def readme_setup_command() -> str:
@@ -74,38 +81,120 @@ def test_an_empty_git_folder_above_does_not_capture_a_wheel_users_jobs(
     assert not (tmp_path / ".codex-agent").exists() and not (tmp_path / "agents.log").exists()
 
 
-def test_machine_up_and_check_from_a_wheel_install(
-    wheel_user: tuple[FreshUser, Path], ssh_host: SshHarness, tmp_path: Path
-) -> None:
+@dataclass
+class Box:
+    """A machine added with `--accept-new-host-key` and made ready by `machine up`, from the wheel."""
+
+    user: FreshUser
+    env: dict[str, str]
+    host: SshHost
+    added: subprocess.CompletedProcess[str]
+    up: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def box(
+    wheel_user: tuple[FreshUser, Path], ssh_host: SshHarness, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Box]:
     user, _ = wheel_user
-    control = Path(tempfile.mkdtemp(prefix="ca-up-", dir="/tmp"))  # short: ssh control socket paths
-    env = {"CODEX_AGENT_SSH_CONTROL_DIR": str(control), "CODEX_AGENT_CACHE_DIR": str(tmp_path / "cache")}
+    base = tmp_path_factory.mktemp("box")
     host = ssh_host.hosts[0]
+    # The harness's client config, with a known_hosts that does not know the host yet: a new user's.
+    config = base / "ssh_config"
+    known_hosts = base / "known_hosts"
+    config.write_text(ssh_host.client_config.read_text().replace(str(ssh_host.known_hosts), str(known_hosts)))
+    control = Path(tempfile.mkdtemp(prefix="ca-up-", dir="/tmp"))  # short: ssh control socket paths
+    env = {"CODEX_AGENT_SSH_CONTROL_DIR": str(control), "CODEX_AGENT_CACHE_DIR": str(base / "cache")}
     try:
         added = user.run(
-            ["codex-agent", "machine", "add", "box", "--host", host.alias, "--ssh-config",
-             str(ssh_host.client_config)],
+            ["codex-agent", "machine", "add", "box", "--host", host.alias, "--ssh-config", str(config),
+             "--accept-new-host-key"],
             **env,
         )  # fmt: skip
         assert added.returncode == 0, added.stderr
         up = user.run(["codex-agent", "machine", "up", "box", "--json"], timeout=900, **env)
         assert up.returncode == 0, up.stderr
-        report = json.loads(up.stdout)
-        assert report["action"] == "installed"
-        assert any(name.startswith("codex_agent-") for name in report["sent"])
-        # No source tree: the wheel was packed again from this install.
-        assert list((tmp_path / "cache" / "wheels").glob("*/codex_agent-*-py3-none-any.whl"))
-        check = user.run(["codex-agent", "machine", "check", "box", "--json"], **env)
-        checked = json.loads(check.stdout)
-        assert checked["daemon_ok"] and checked["same_build"] and checked["tmux_ok"], checked
-        assert check.returncode == 0 and checked["ready"], checked
-        remote = user.run(
-            ["codex-agent", "exec", "run", "--cmd", "echo on the host", "--machine", "box"], **env
-        )
-        assert remote.returncode == 0 and remote.stdout.strip() == "on the host", remote.stderr
+        # The test double stands in for codex on the host; the host user's env file says where it is.
+        assert host.uid is not None
+        codex = host.home / "bin" / "codex"
+        env_file = host.home / ".config" / "codex-agent" / "env"
+        for path in (codex, env_file):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(FAKE_CODEX, codex)
+        env_file.write_text(f"CODEX_AGENT_CODEX_BIN={codex}\n")
+        for path in (host.home / "bin", codex, host.home / ".config", env_file.parent, env_file):
+            os.chown(path, host.uid, host.uid)
+        yield Box(user, env, host, added, json.loads(up.stdout))
     finally:
         shutil.rmtree(control, ignore_errors=True)
         ssh_host.close_masters()
+
+
+def test_machine_add_accept_new_host_key_records_the_key_and_prints_its_fingerprint(box: Box) -> None:
+    public = box.host.host_key.with_suffix(".pub")
+    expected = subprocess.run(["ssh-keygen", "-lf", str(public)], capture_output=True, text=True, check=True)
+    fingerprint = expected.stdout.split()[1]
+    assert fingerprint.startswith("SHA256:")
+    assert f"host key of {box.host.alias}: {fingerprint}" in box.added.stderr
+    assert "added machine box" in box.added.stdout
+
+
+def test_machine_up_and_check_from_a_wheel_install(box: Box) -> None:
+    report = box.up
+    assert report["action"] == "installed"
+    assert any(name.startswith("codex_agent-") for name in report["sent"])
+    # No source tree: the wheel was packed again from this install.
+    cache = Path(box.env["CODEX_AGENT_CACHE_DIR"])
+    assert list((cache / "wheels").glob("*/codex_agent-*-py3-none-any.whl"))
+    check = box.user.run(["codex-agent", "machine", "check", "box", "--json"], **box.env)
+    checked = json.loads(check.stdout)
+    assert checked["daemon_ok"] and checked["same_build"] and checked["tmux_ok"], checked
+    assert check.returncode == 0 and checked["ready"], checked
+    remote = box.user.run(
+        ["codex-agent", "exec", "run", "--cmd", "echo on the host", "--machine", "box"], **box.env
+    )
+    assert remote.returncode == 0 and remote.stdout.strip() == "on the host", remote.stderr
+
+
+def test_start_on_a_machine_syncs_the_project_at_a_ref_and_starts_there(box: Box, tmp_path: Path) -> None:
+    project = tmp_path / "app"
+    project.mkdir()
+    git = ["git", "-C", str(project), "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    (project / "README.md").write_text("first\n")
+    subprocess.run([*git, "add", "README.md"], check=True)
+    subprocess.run([*git, "commit", "-qm", "first"], check=True)
+    subprocess.run([*git, "tag", "v1"], check=True)
+    (project / "README.md").write_text("second\n")
+    subprocess.run([*git, "commit", "-qam", "second"], check=True)
+
+    started = box.user.run(
+        ["codex-agent", "start", "--machine", "box", "--project", str(project), "--ref", "v1", "--exec",
+         "--json", "WRITE made.txt"],
+        cwd=project,
+        **box.env,
+    )  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    job = json.loads(started.stdout)
+    assert job["kind"] == "codex-exec" and job["cwd"].endswith("/app")
+
+    def ended() -> dict[str, Any] | None:
+        shown = box.user.run(["codex-agent", "status", job["id"], "--machine", "box", "--json"], **box.env)
+        data: dict[str, Any] = json.loads(shown.stdout) if shown.returncode == 0 else {}
+        return data if data.get("status") in ("completed", "failed") else None
+
+    done = wait_for(ended, timeout=60, what="the remote agent's end")
+    assert done["status"] == "completed", done
+    host_copy = Path(job["cwd"])
+    assert (host_copy / "README.md").read_text() == "first\n"  # the project as of --ref v1
+    assert (host_copy / "made.txt").exists()
+    pulled = box.user.run(
+        ["codex-agent", "pull", "--machine", "box", job["id"], "--json"], cwd=project, **box.env
+    )
+    assert pulled.returncode == 0, pulled.stderr
+    branch = json.loads(pulled.stdout)["branch"]
+    files = subprocess.run([*git, "show", "--name-only", "--format=", branch], capture_output=True, text=True)
+    assert "made.txt" in files.stdout
 
 
 def test_the_readme_install_without_codex_and_npm_says_what_to_do(tmp_path: Path) -> None:
