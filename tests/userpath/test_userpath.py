@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pwd
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -212,3 +216,61 @@ def test_the_readme_install_without_codex_and_npm_says_what_to_do(tmp_path: Path
     result = user.run(["bash", "--noprofile", "--norc", "-c", install_only], cwd=checkout)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Install Node.js first" in result.stderr and "npm install --global --prefix" in result.stderr
+
+
+def _kill_processes_of(uid: int) -> None:
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                owner = entry.stat().st_uid
+            except OSError:
+                continue
+            if owner == uid:
+                with contextlib.suppress(OSError):
+                    os.kill(int(entry.name), signal.SIGKILL)
+
+
+@pytest.fixture
+def unprivileged_user() -> Iterator[tuple[int, int, Path]]:
+    """A throwaway Unix user without sudo, and a folder of its own under /tmp to work in."""
+    if os.geteuid() != 0 or shutil.which("useradd") is None or shutil.which("setpriv") is None:
+        pytest.skip("making a user without sudo needs root, useradd and setpriv")
+    name = f"ca-np-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["useradd", "--no-create-home", "--shell", "/bin/bash", name], check=True)
+    base = Path(tempfile.mkdtemp(prefix="ca-np-", dir="/tmp"))
+    try:
+        uid, gid = pwd.getpwnam(name).pw_uid, pwd.getpwnam(name).pw_gid
+        os.chmod(base, 0o755)
+        os.chown(base, uid, gid)
+        yield uid, gid, base
+    finally:
+        _kill_processes_of(pwd.getpwnam(name).pw_uid)  # its tmux server and jobs: all started here
+        subprocess.run(["userdel", name], check=False)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_the_readme_setup_command_works_for_a_user_without_sudo(
+    unprivileged_user: tuple[int, int, Path],
+) -> None:
+    uid, gid, base = unprivileged_user
+    home = base / "home"
+    user = fresh_user(home)
+    # Everything this user reads is its own: the checkout, the codex double, the wheels to install from.
+    checkout = clean_checkout(home / "codex-agent")
+    codex_bin = codex_double_dir(base)
+    (codex_bin / "codex").unlink()
+    shutil.copy2(FAKE_CODEX, codex_bin / "codex")
+    if "PIP_FIND_LINKS" in user.env:
+        shutil.copytree(user.env["PIP_FIND_LINKS"], base / "wheels")
+        user.env["PIP_FIND_LINKS"] = str(base / "wheels")
+    user.env.update(PATH=f"{codex_bin}:{user.env['PATH']}", PIP_CACHE_DIR=str(base / "pip-cache"))
+    subprocess.run(["chown", "-R", f"{uid}:{gid}", str(base)], check=True)
+    command = readme_setup_command()
+    as_user = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--"]
+    result = user.run([*as_user, "bash", "--noprofile", "--norc", "-c", command], cwd=checkout)
+    print(f"$ {command}   # as uid {uid}, no sudo\n{result.stdout}{result.stderr}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "installing tmux" not in result.stdout + result.stderr  # nothing system-wide was attempted
+    assert re.search(r"started job [0-9a-f]{8}", result.stdout), result.stdout
+    exe = home / ".local" / "bin" / "codex-agent"
+    assert exe.stat().st_uid == uid or exe.lstat().st_uid == uid
