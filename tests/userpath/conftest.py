@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -73,12 +74,27 @@ def _package_index_env() -> dict[str, str]:
     return {key: os.environ[key] for key in keys if key in os.environ}
 
 
+def _same_python_as_the_wheelhouse() -> None:
+    """Offline, installs come from wheels gathered for this python version: the system one must match."""
+    if network_isolation_problem() is not None:
+        return
+    probe = subprocess.run(
+        [SYSTEM_PYTHON, "-c", "import sys; print(*sys.version_info[:2])"], capture_output=True, text=True
+    )
+    if probe.stdout.split() != [str(sys.version_info[0]), str(sys.version_info[1])]:
+        pytest.skip(
+            f"{SYSTEM_PYTHON} is {'.'.join(probe.stdout.split())}, the wheelhouse holds wheels for "
+            f"{sys.version_info[0]}.{sys.version_info[1]}: run scripts/test with that python3"
+        )
+
+
 def fresh_user(home: Path, *path_before: Path) -> FreshUser:
     for tool in ("tmux", "git"):
         if not Path("/usr/bin", tool).exists():
             pytest.skip(f"the user-path tier needs {tool} in /usr/bin")
     if not Path(SYSTEM_PYTHON).exists():
         pytest.skip(f"the user-path tier needs {SYSTEM_PYTHON}")
+    _same_python_as_the_wheelhouse()
     home.mkdir(parents=True, exist_ok=True)
     env = {
         "HOME": str(home),
