@@ -294,6 +294,52 @@ def test_exec_start_result_and_logs_give_the_documented_shapes(cli: CLI) -> None
     assert set(record) == {"stream", "time", "text"} and record["text"].strip() == "err"
 
 
+def test_attach_without_a_terminal_prints_the_tmux_command(cli: CLI, tmux_socket: str) -> None:
+    job = cli.start("look")
+    printed = cli.ok("attach", job["id"]).out
+    assert f"tmux -L {tmux_socket} attach -t codex-agent-{job['id']}" in printed
+
+
+def test_claims_end_with_the_job(cli: CLI) -> None:
+    job = _finished(cli, "brief", "--claim", "docs/**")
+    cli.ok("jobs", "--json")
+    claims = cli.ok("claims", "--json").json()
+    assert job["id"] not in json.dumps(claims)
+    cli.ok("start", "--exec", "next", "--claim", "docs/**")
+
+
+def test_context_shows_live_jobs_recent_results_claims_and_the_log(cli: CLI) -> None:
+    done = _finished(cli, "finished work")
+    live = cli.start("still working", "--claim", "src/**")
+    cli.wait_status(live["id"], ["idle"])
+    cli.ok("log", "add", "decided: keep going")
+    context = json.dumps(cli.ok("context", "--json").json())
+    for expected in (str(done["id"]), live["id"], "src/**", "decided: keep going"):
+        assert expected in context, expected
+
+
+def test_exec_result_gives_the_exit_code_and_the_tails_of_both_streams(cli: CLI) -> None:
+    exec_id = cli.ok("exec", "start", "--cmd", "echo to-out; echo to-err >&2; exit 4").out.strip()
+    result = wait_for(
+        lambda: (lambda data: data if data["status"] == "finished" else None)(
+            cli.ok("exec", "result", "--id", exec_id, "--json").json()
+        ),
+        timeout=30,
+        what="the command's end",
+    )
+    assert result["exit_code"] == 4
+    assert "to-out" in result["stdout_tail"] and "to-err" in result["stderr_tail"]
+
+
+def test_clean_removes_ended_jobs_older_than_the_cutoff(cli: CLI) -> None:
+    old = _finished(cli, "old work")
+    live = cli.start("keep me")
+    cli.wait_status(live["id"], ["idle"])
+    cli.ok("clean", "--older-than", "0s")
+    assert cli.run("status", str(old["id"])).code == 3
+    assert cli.job(live["id"])["status"] == "idle"
+
+
 def test_delete_force_removes_a_jobs_record_and_files(cli: CLI, project: Path) -> None:
     job = _finished(cli, "gone soon")
     cli.ok("delete", str(job["id"]), "--force")
