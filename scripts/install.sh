@@ -35,7 +35,7 @@ die() {
 
 case "${1:-}" in
 -h | --help)
-    sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
+    awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"
     exit 0
     ;;
 "") ;;
