@@ -217,8 +217,15 @@ else
         venv="$data_dir/venv"
         if [ ! -x "$venv/bin/python" ]; then
             say "creating a private environment in $venv"
-            "$python" -m venv "$venv" \
-                || die "could not create a virtual environment. Install venv support: $(package_hint python3-venv python3 python python)"
+            if ! "$python" -m venv "$venv" >/dev/null 2>&1; then
+                rm -rf "$venv"
+                # Debian and Ubuntu ship venv support separately (python3-venv); as root, add it and retry.
+                if [ "$system_packages" = yes ] && [ "$(package_manager)" = apt-get ]; then
+                    system_install python3-venv >&2 || true
+                fi
+                "$python" -m venv "$venv" \
+                    || die "could not create a virtual environment. Install venv support: $(package_hint python3-venv python3 python python)"
+            fi
         fi
         say "installing codex-agent from $here into $venv"
         "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade "$here"

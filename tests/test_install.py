@@ -205,6 +205,36 @@ def test_missing_tmux_as_root_is_installed_with_the_package_manager(
     assert "tmux  ok" in result.stdout
 
 
+def test_missing_venv_support_as_root_is_installed_with_apt_get(installed: Install, tmp_path: Path) -> None:
+    """Debian and Ubuntu ship `python3 -m venv` apart: as root the script adds python3-venv and retries."""
+    if shutil.which("apt-get") is None:
+        pytest.skip("the python3-venv package is an apt-get one")
+    fakes = tmp_path / "fakes"
+    marker = tmp_path / "venv-support-installed"
+    calls = _fake_tool(fakes, "apt-get", f'[ "$1" = install ] && touch "{marker}"; exit 0')
+    python = fakes / "python3-without-venv"
+    python.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" = -m ] && [ "$2" = venv ] && [ ! -e "{marker}" ]; then\n'
+        '    echo "ensurepip is not available" >&2\n'
+        "    exit 1\n"
+        "fi\n"
+        'exec python3 "$@"\n'
+    )
+    python.chmod(0o755)
+    shadow = _path_without(tmp_path, "apt-get", "dnf", "yum", "zypper", "pacman", "apk", "brew")
+    result = installed.run(
+        PATH=f"{fakes}:{shadow}",
+        PYTHON=str(python),
+        CODEX_AGENT_SYSTEM_PACKAGES="yes",
+        CODEX_AGENT_HOME=str(tmp_path / "data"),
+        CODEX_AGENT_BIN_DIR=str(tmp_path / "bin"),
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert calls.read_text().splitlines() == ["update -qq", "install -y -qq python3-venv"]
+    assert (tmp_path / "bin" / "codex-agent").exists()
+
+
 def test_a_changed_checkout_is_installed_again(installed: Install, tmp_path: Path) -> None:
     """Runs last: it replaces the session's install with one from a modified copy of the checkout."""
     copy = tmp_path / "checkout"
