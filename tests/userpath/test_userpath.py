@@ -22,7 +22,7 @@ import pytest
 from tests.helpers import REPO_ROOT, wait_for
 from tests.remote.sshd import SshHarness, SshHost
 
-from .conftest import FAKE_CODEX, FreshUser, clean_checkout, codex_double_dir, fresh_user
+from .conftest import FAKE_CODEX, SYSTEM_PYTHON, FreshUser, clean_checkout, codex_double_dir, fresh_user
 
 
 def readme_setup_command() -> str:
@@ -274,3 +274,32 @@ def test_the_readme_setup_command_works_for_a_user_without_sudo(
     assert re.search(r"started job [0-9a-f]{8}", result.stdout), result.stdout
     exe = home / ".local" / "bin" / "codex-agent"
     assert exe.stat().st_uid == uid or exe.lstat().st_uid == uid
+
+
+def test_machine_up_from_an_install_without_pip_as_uv_tool_makes_it(
+    box: Box, built_wheel: Path, tmp_path: Path
+) -> None:
+    """A `uv tool` environment has no pip: the wheel is packed from the install, `pip download` runs with
+    python3's pip."""
+    venv = tmp_path / "tool-env"
+    made = box.user.run([SYSTEM_PYTHON, "-m", "venv", "--without-pip", str(venv)])
+    assert made.returncode == 0, made.stderr
+    put = box.user.run(
+        [
+            SYSTEM_PYTHON,
+            "-m",
+            "pip",
+            "--python",
+            str(venv / "bin" / "python"),
+            "install",
+            "-q",
+            str(built_wheel),
+        ]
+    )
+    assert put.returncode == 0, put.stderr
+    assert box.user.run([str(venv / "bin" / "python"), "-c", "import pip"]).returncode != 0
+    env = {**box.env, "CODEX_AGENT_CACHE_DIR": str(tmp_path / "cache")}  # nothing cached: pack it again
+    up = box.user.run([str(venv / "bin" / "codex-agent"), "machine", "up", "box", "--force", "--json"], **env)
+    assert up.returncode == 0, up.stderr
+    assert json.loads(up.stdout)["action"] == "updated"
+    assert list((tmp_path / "cache" / "wheels").glob("*/codex_agent-*-py3-none-any.whl"))
