@@ -202,7 +202,7 @@ def start(project: Project, request: StartRequest, *, env: Mapping[str, str] | N
         creator_started=procs.start_time(os.getpid()),  # with the pid: tells a reused pid apart
         stall_after_s=job.attrs.get("stall_after_s") or plan.settings.stall_after_s,
         prompt_via=plan.prompt_via,
-        project_root=str(project.root),
+        project_root=str(project.root),  # its agents.log, whichever folder later reads the job
     )
     if job.kind.is_codex:
         job.attrs["codex_home"] = str(codex.codex_home(dict(env) if env is not None else None))

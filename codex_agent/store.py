@@ -26,13 +26,78 @@ BUSY_TIMEOUT_MS = 15_000
 _HEX = frozenset("0123456789abcdef")
 
 
-def find_project_root(start: Path) -> Path:
-    """The git top-level containing `start`, else `start` itself (no subprocess: this is on every call)."""
+GITDIR_FILE_LIMIT = 4096  # a `.git` file is one `gitdir:` line; anything bigger is not one
+
+
+def _is_git_dir(path: Path) -> bool:
+    """Whether `path` has the shape git requires of a repository folder: a HEAD file, an objects and a refs
+    folder (a linked worktree's folder has HEAD and a `commondir` file naming the shared ones instead)."""
+    try:
+        if not (path / "HEAD").is_file():
+            return False
+        if (path / "commondir").is_file():
+            return True
+        return (path / "objects").is_dir() and (path / "refs").is_dir()
+    except OSError:
+        return False
+
+
+def _gitdir_of_file(dot_git: Path) -> Path | None:
+    """The folder a `.git` file points to (`gitdir: PATH`, as in worktrees and submodules), if it is one."""
+    try:
+        with dot_git.open("rb") as handle:
+            data = handle.read(GITDIR_FILE_LIMIT + 1)
+    except OSError:
+        return None
+    if len(data) > GITDIR_FILE_LIMIT or not data.startswith(b"gitdir:"):
+        return None
+    target = data[len(b"gitdir:") :].strip().decode("utf-8", errors="surrogateescape")
+    if not target or "\x00" in target:
+        return None
+    path = Path(target)
+    return path if path.is_absolute() else dot_git.parent / path
+
+
+def git_root(start: Path) -> Path | None:
+    """The top folder of the git checkout containing `start`, or None outside any. Like git, a `.git` counts
+    only when it is a repository folder or a `gitdir:` file pointing at one: an empty `.git` folder does not.
+    No subprocess: this runs on every call."""
     start = start.resolve()
     for candidate in (start, *start.parents):
-        if (candidate / ".git").exists():
-            return candidate
-    return start
+        dot_git = candidate / ".git"
+        try:
+            if dot_git.is_dir():
+                if _is_git_dir(dot_git):
+                    return candidate
+            elif dot_git.is_file():
+                target = _gitdir_of_file(dot_git)
+                if target is not None and _is_git_dir(target):
+                    return candidate
+        except OSError:
+            continue
+    return None
+
+
+def find_project_root(start: Path) -> Path:
+    """The git top-level containing `start`, else `start` itself."""
+    return git_root(start) or start.resolve()
+
+
+def owning_directory(directory: Path | None) -> Path | None:
+    """Where a job that will work in `directory` is recorded (docs/coordination.md, "One project").
+
+    A job belongs to the project it is started from, so that a write agent sent into a sibling checkout or a
+    worktree with `--dir` shows in the caller's jobs, context, dashboard and agents.log: the git checkout of
+    the current folder, else (with CODEX_AGENT_STATE_DIR) the current folder, else `directory` itself."""
+    if directory is None:
+        return None
+    here = Path.cwd()
+    root = git_root(here)
+    if root is not None:
+        return root
+    if os.environ.get(STATE_DIR_ENV):
+        return here.resolve()
+    return directory
 
 
 def state_dir_for(directory: Path) -> Path:

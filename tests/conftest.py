@@ -134,7 +134,7 @@ def pytest_report_header() -> list[str]:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Say how many tests of each real-parts tier ran, so a tier that silently skipped is visible."""
-    for marker in ("e2e", "remote"):
+    for marker in ("e2e", "remote", "userpath"):
         counts: dict[str, int] = {}
         for outcome in ("passed", "failed", "skipped", "error"):
             for report in terminalreporter.stats.get(outcome, []):

@@ -135,20 +135,104 @@ def _path_without(tmp_path: Path, *names: str) -> str:
     return str(shadow)
 
 
-def test_missing_codex_gets_the_npm_command(installed: Install, tmp_path: Path) -> None:
-    result = installed.run(CODEX_AGENT_CODEX_BIN=None, PATH=_path_without(tmp_path, "codex"))
-    assert result.returncode == 6, result.stderr + result.stdout  # health's code for a missing dependency
-    assert "npm install -g @openai/codex" in result.stderr
+def _fake_tool(folder: Path, name: str, body: str) -> Path:
+    """A stand-in for a system tool: records its argv in FOLDER/NAME.calls, then runs `body` (sh)."""
+    folder.mkdir(exist_ok=True)
+    tool = folder / name
+    tool.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{folder}/{name}.calls"\n{body}\n')
+    tool.chmod(0o755)
+    return folder / f"{name}.calls"
+
+
+def test_missing_codex_is_installed_with_npm_into_the_user_prefix(installed: Install, tmp_path: Path) -> None:
+    fakes = tmp_path / "fakes"
+    # What npm would do with --global --prefix P: put the package's command in P/bin.
+    calls = _fake_tool(
+        fakes,
+        "npm",
+        'while [ $# -gt 0 ]; do [ "$1" = --prefix ] && prefix=$2; shift; done\n'
+        f'mkdir -p "$prefix/bin" && ln -sf {FAKE_CODEX} "$prefix/bin/codex"',
+    )
+    shadow = _path_without(tmp_path, "codex", "npm", "sudo")
+    codex = installed.home / ".local" / "bin" / "codex"
+    try:
+        result = installed.run(CODEX_AGENT_CODEX_BIN=None, PATH=f"{fakes}:{shadow}")
+        assert result.returncode == 0, result.stderr + result.stdout
+        version = (REPO_ROOT / "scripts" / "codex-version").read_text().strip()
+        argv = calls.read_text().split()
+        assert argv[:3] == ["install", "--global", "--prefix"] and argv[3] == str(installed.home / ".local")
+        assert f"@openai/codex@{version}" in argv
+        assert codex.is_symlink()
+        assert "codex ok" in result.stdout  # health found it, in the bin folder the install names
+        assert "run `codex login` once" in result.stderr  # the throwaway HOME has no stored login
+    finally:
+        codex.unlink(missing_ok=True)
+
+
+def test_missing_codex_without_npm_is_named_and_the_install_still_succeeds(
+    installed: Install, tmp_path: Path
+) -> None:
+    result = installed.run(CODEX_AGENT_CODEX_BIN=None, PATH=_path_without(tmp_path, "codex", "npm"))
+    assert result.returncode == 0, result.stderr + result.stdout  # codex-agent is usable: plain commands
+    assert "Install Node.js first" in result.stderr
+    assert f"npm install --global --prefix {installed.home}/.local @openai/codex@" in result.stderr
     assert "codex MISSING" in result.stdout
 
 
-def test_missing_tmux_gets_this_machines_package_command(installed: Install, tmp_path: Path) -> None:
+def test_missing_tmux_without_root_gets_this_machines_package_command(
+    installed: Install, tmp_path: Path
+) -> None:
     if shutil.which("apt-get") is None:
         pytest.skip("the expected hint below is the apt-get one")
-    result = installed.run(PATH=_path_without(tmp_path, "tmux", "brew"))
+    result = installed.run(PATH=_path_without(tmp_path, "tmux", "brew"), CODEX_AGENT_SYSTEM_PACKAGES="no")
     assert "tmux is missing" in result.stderr
     assert "sudo apt-get install -y tmux" in result.stderr
     assert result.returncode == 6
+
+
+def test_missing_tmux_as_root_is_installed_with_the_package_manager(
+    installed: Install, tmp_path: Path
+) -> None:
+    fakes = tmp_path / "fakes"
+    calls = _fake_tool(
+        fakes, "apt-get", f'[ "$1" = install ] && ln -sf {shutil.which("tmux")} "{fakes}/tmux"; exit 0'
+    )
+    shadow = _path_without(tmp_path, "tmux", "apt-get", "dnf", "yum", "zypper", "pacman", "apk", "brew")
+    result = installed.run(PATH=f"{fakes}:{shadow}", CODEX_AGENT_SYSTEM_PACKAGES="yes")
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert calls.read_text().splitlines() == ["update -qq", "install -y -qq tmux"]
+    assert "tmux is missing" not in result.stderr
+    assert "tmux  ok" in result.stdout
+
+
+def test_missing_venv_support_as_root_is_installed_with_apt_get(installed: Install, tmp_path: Path) -> None:
+    """Debian and Ubuntu ship `python3 -m venv` apart: as root the script adds python3-venv and retries."""
+    if shutil.which("apt-get") is None:
+        pytest.skip("the python3-venv package is an apt-get one")
+    fakes = tmp_path / "fakes"
+    marker = tmp_path / "venv-support-installed"
+    calls = _fake_tool(fakes, "apt-get", f'[ "$1" = install ] && touch "{marker}"; exit 0')
+    python = fakes / "python3-without-venv"
+    python.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" = -m ] && [ "$2" = venv ] && [ ! -e "{marker}" ]; then\n'
+        '    echo "ensurepip is not available" >&2\n'
+        "    exit 1\n"
+        "fi\n"
+        'exec python3 "$@"\n'
+    )
+    python.chmod(0o755)
+    shadow = _path_without(tmp_path, "apt-get", "dnf", "yum", "zypper", "pacman", "apk", "brew")
+    result = installed.run(
+        PATH=f"{fakes}:{shadow}",
+        PYTHON=str(python),
+        CODEX_AGENT_SYSTEM_PACKAGES="yes",
+        CODEX_AGENT_HOME=str(tmp_path / "data"),
+        CODEX_AGENT_BIN_DIR=str(tmp_path / "bin"),
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert calls.read_text().splitlines() == ["update -qq", "install -y -qq python3-venv"]
+    assert (tmp_path / "bin" / "codex-agent").exists()
 
 
 def test_a_changed_checkout_is_installed_again(installed: Install, tmp_path: Path) -> None:

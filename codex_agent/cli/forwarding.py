@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -118,6 +119,28 @@ def _deadline(ctx: Any) -> float | None:
 
 # Handlers for `--machine all`, by command path (e.g. jobs). Each gets the context and returns an exit code.
 ALL_HANDLERS: dict[tuple[str, ...], Callable[[Any], int]] = {}
+
+
+def forward_in_project(machine: str, project: Path, ref: str | None) -> NoReturn:
+    """Make `project` present on `machine` at `ref` (default HEAD), as `exec start --project` does, then run
+    the current command there with `--dir` set to the host's copy; exit with its status."""
+    if machine == "all":
+        raise UsageError("--project needs one machine (or auto), not all")
+    if machine == "auto":
+        target, _ = remote.pick_machine()
+        sys.stderr.write(f"codex-agent: --machine auto chose {target.name}\n")
+    else:
+        target = machines.get(machine)
+    pushed = remote.push_project(target, project, ref or "HEAD")
+    ctx = current_context()
+    argv, stdin = context_argv(ctx, skip=("machine", "project_dir", "ref", "directory"))
+    if "--" in argv:
+        at = argv.index("--")
+        argv[at:at] = ["--dir", str(pushed["path"])]
+    else:
+        argv += ["--dir", str(pushed["path"])]
+    result = remote.call(target, argv, stdin=stdin, timeout_s=_deadline(ctx))
+    raise typer.Exit(result.exit_code)
 
 
 def forward(machine: str, *, local_text: Sequence[str] = ("prompt",)) -> NoReturn:

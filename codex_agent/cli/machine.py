@@ -48,10 +48,18 @@ def add(
         ),
     ] = None,
     replace: Annotated[bool, typer.Option("--replace", help="Overwrite an existing machine.")] = False,
+    accept_new_host_key: Annotated[
+        bool,
+        typer.Option(
+            "--accept-new-host-key",
+            help="Connect once and record the host's key if known_hosts has none for it (trust on first "
+            "use; a changed key is still refused); prints the fingerprint.",
+        ),
+    ] = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Register a machine. Nothing is contacted: run `machine check NAME` next."""
-    machine = registry.add(
+    """Register a machine. Nothing is contacted unless --accept-new-host-key; next: `machine check NAME`."""
+    machine = registry.prepare(
         registry.Machine(
             name=name,
             host=host,
@@ -63,10 +71,18 @@ def add(
         ),
         replace=replace,
     )
+    fingerprints: list[str] = []
+    if accept_new_host_key:
+        from codex_agent.remote import ssh
+
+        fingerprints = ssh.trust_on_first_use(machine)  # before saving: a failed connection adds nothing
+    machine = registry.add(machine, replace=replace)
     if json_output:
-        print_json(machine.to_json())
-    else:
-        echo(f"added machine {machine.name} ({machine.host}); next: codex-agent machine check {machine.name}")
+        print_json({**machine.to_json(), "host_key_fingerprints": fingerprints})
+        return
+    for fingerprint in fingerprints:
+        note(f"host key of {machine.host}: {fingerprint} (compare it with the host's: ssh-keygen -lf KEY)")
+    echo(f"added machine {machine.name} ({machine.host}); next: codex-agent machine check {machine.name}")
 
 
 @app.command("list")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -10,10 +11,11 @@ from codex_agent import jobs, queue
 from codex_agent.agents import codex
 from codex_agent.cli import prompt_opts
 from codex_agent.cli.common import DirOption, JsonOption, echo, parse_duration_ms, print_json
-from codex_agent.cli.forwarding import MachineOption, forward
+from codex_agent.cli.forwarding import MachineOption, forward, forward_in_project
 from codex_agent.cli.render import job_queued, job_started
 from codex_agent.errors import UsageError
 from codex_agent.models import REASONING_LEVELS, SANDBOX_MODES, JobKind, JobStatus
+from codex_agent.store import owning_directory
 
 
 def _choice(value: str | None, choices: tuple[str, ...], option: str) -> str | None:
@@ -115,7 +117,11 @@ def register(app: typer.Typer) -> None:
         ] = False,
         ref: Annotated[
             str | None,
-            typer.Option("--ref", help="With --worktree: branch from this commit (default: HEAD)."),
+            typer.Option(
+                "--ref",
+                help="With --worktree: branch from this commit; with --project: the commit to check out "
+                "on the machine (default: HEAD).",
+            ),
         ] = None,
         after: Annotated[
             list[str] | None,
@@ -163,8 +169,21 @@ def register(app: typer.Typer) -> None:
         ] = None,
         json_output: JsonOption = False,
         machine: MachineOption = None,
+        project_dir: Annotated[
+            Path | None,
+            typer.Option(
+                "--project",
+                help="With --machine: a local git project to make present on the machine (at --ref) and "
+                "start the agent in.",
+                show_default=False,
+            ),
+        ] = None,
     ) -> None:
         """Start a Codex agent on a task in a new tmux session."""
+        if project_dir is not None:
+            if not machine:
+                raise UsageError("--project works with --machine", "locally, run in the project with --dir")
+            forward_in_project(machine, project_dir, ref)
         if machine:
             forward(machine)
         attrs: dict[str, object] = {}
@@ -203,7 +222,10 @@ def register(app: typer.Typer) -> None:
             profile=profile,
             attrs=attrs,
         )
-        with jobs.opened(directory) as project:
+        # A job belongs to the project it is started from; a worktree is made of the --dir checkout, so
+        # with --worktree that checkout's project holds the job (docs/coordination.md, "One project").
+        owner = directory if worktree else owning_directory(directory)
+        with jobs.opened(owner) as project:
             if dry_run:
                 plan = jobs.plan_start(project, request)
                 if json_output:

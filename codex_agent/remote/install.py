@@ -3,16 +3,20 @@
 1. Look at the host (python3 version and platform, tmux, git, what is installed) with host_agent.py, sent
    through a fixed bootstrap command.
 2. If the host already runs this version and build of codex-agent: nothing to do.
-3. Otherwise build a wheel of the running codex-agent locally (`pip wheel --no-deps`, cached by build),
-   download its dependencies locally as wheels for the host's python and platform (`pip download`, cached),
-   send the wheels the host does not have yet, and install them in a per-user venv on the host
+3. Otherwise take a wheel of the running codex-agent (cached by build): CODEX_AGENT_WHEEL if set; built with
+   `pip wheel --no-deps` from a source checkout; else, for any installed copy (pipx, `uv tool`, a venv, a
+   wheel installed with pip), packed again from the installed files and their dist-info. Then download its
+   dependencies locally as wheels for the host's python and platform (`pip download`, cached), send the
+   wheels the host does not have yet, and install them in a per-user venv on the host
    (`~/.local/share/codex-agent/venv`, `pip install --no-index --find-links`).
 4. Call the installed codex-agent once to prove it answers with the expected version and build.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -84,17 +88,32 @@ def probe(machine: Machine) -> dict[str, Any]:
 # --- local wheels ------------------------------------------------------------------------------------------
 
 
+def _pip_python() -> str:
+    """An interpreter that has pip: this one, or (in a `uv tool` environment, which has none) python3."""
+    if importlib.util.find_spec("pip") is not None:
+        return sys.executable
+    for name in ("python3", "python"):
+        found = shutil.which(name)
+        if (
+            found
+            and subprocess.run([found, "-c", "import pip"], capture_output=True, check=False).returncode == 0
+        ):
+            return found
+    return sys.executable  # fails below with pip's own message and our hint
+
+
 def _pip(args: list[str], what: str) -> None:
+    python = _pip_python()
     try:
         result = subprocess.run(
-            [sys.executable, "-m", "pip", *args], capture_output=True, timeout=PIP_TIMEOUT_S, check=False
+            [python, "-m", "pip", *args], capture_output=True, timeout=PIP_TIMEOUT_S, check=False
         )
     except subprocess.TimeoutExpired as exc:
         raise UsageError(f"{what}: pip took longer than {PIP_TIMEOUT_S}s") from exc
     if result.returncode != 0:
         lines = result.stderr.decode(errors="replace").strip().splitlines()
         if "No module named pip" in "\n".join(lines):
-            raise MissingDependencyError(f"{what}: pip is not available to {sys.executable}", "install pip")
+            raise MissingDependencyError(f"{what}: pip is not available to {python}", "install pip")
         raise UsageError(f"{what} failed: {lines[-1] if lines else 'pip failed'}")
 
 
@@ -114,16 +133,13 @@ def build_wheel() -> Path:
         if not path.is_file():
             raise UsageError(f"{WHEEL_ENV}={configured} is not a file")
         return path
-    root = source_root()
-    if root is None:
-        raise UsageError(
-            "this codex-agent was not installed from a source tree, so it cannot build its own wheel",
-            f"set {WHEEL_ENV} to a codex-agent wheel of version {__version__}",
-        )
     target = cache_dir() / "wheels" / build_id()
     found = sorted(target.glob("codex_agent-*.whl"))
     if found:
         return found[0]
+    root = source_root()
+    if root is None:
+        return wheel_from_installed(target)
     with tempfile.TemporaryDirectory(prefix="codex-agent-wheel-") as tmp:
         isolation = [] if importlib.util.find_spec("hatchling") is None else ["--no-build-isolation"]
         _pip(["wheel", "--no-deps", *isolation, "-q", "-w", tmp, str(root)], "building the codex-agent wheel")
@@ -133,6 +149,68 @@ def build_wheel() -> Path:
         target.mkdir(parents=True, exist_ok=True)
         shutil.copy2(built[0], target / built[0].name)
     return target / built[0].name
+
+
+def _record_hash(data: bytes) -> str:
+    digest = hashlib.sha256(data).digest()
+    return "sha256=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _installed_dist_info(package_dir: Path) -> Path:
+    """The dist-info folder of the installed distribution that holds the running package."""
+    for dist in importlib.metadata.distributions():
+        name = (dist.metadata["Name"] or "").lower().replace("_", "-")
+        if name != "codex-agent" or dist.version != __version__:
+            continue
+        located = Path(str(dist.locate_file("codex_agent/__init__.py")))
+        info = Path(str(dist.locate_file(""))) / f"codex_agent-{__version__}.dist-info"
+        if located.resolve() == (package_dir / "__init__.py").resolve() and (info / "METADATA").is_file():
+            return info
+    raise UsageError(
+        f"this codex-agent {__version__} has no installed metadata (dist-info) to make a wheel from",
+        f"set {WHEEL_ENV} to a codex-agent wheel of version {__version__}, or reinstall codex-agent",
+    )
+
+
+# What pip writes into a dist-info at install time: not part of the wheel.
+_INSTALL_ONLY = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"})
+
+
+def _wheel_tag(wheel_file: bytes) -> str:
+    tags = [
+        line.split(":", 1)[1].strip() for line in wheel_file.decode().splitlines() if line.startswith("Tag:")
+    ]
+    return tags[0] if len(tags) == 1 else "py3-none-any"
+
+
+def wheel_from_installed(target: Path) -> Path:
+    """A wheel packed again from the running, installed codex-agent: its package folder (the files build_id
+    digests, so the host's copy reports the same build) plus the dist-info pip kept, with a fresh RECORD."""
+    package_dir = Path(__file__).resolve().parent.parent
+    info = _installed_dist_info(package_dir)
+    entries: list[tuple[str, bytes]] = []
+    for path in sorted(package_dir.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+            entries.append((f"codex_agent/{path.relative_to(package_dir).as_posix()}", path.read_bytes()))
+    info_name = info.name
+    for path in sorted(info.rglob("*")):
+        if path.is_file() and path.name not in _INSTALL_ONLY:
+            entries.append((f"{info_name}/{path.relative_to(info).as_posix()}", path.read_bytes()))
+    wheel_meta = dict(entries).get(f"{info_name}/WHEEL")
+    if wheel_meta is None:
+        wheel_meta = b"Wheel-Version: 1.0\nGenerator: codex-agent\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        entries.append((f"{info_name}/WHEEL", wheel_meta))
+    record = "".join(f"{name},{_record_hash(data)},{len(data)}\n" for name, data in entries)
+    record += f"{info_name}/RECORD,,\n"
+    target.mkdir(parents=True, exist_ok=True)
+    wheel = target / f"codex_agent-{__version__}-{_wheel_tag(wheel_meta)}.whl"
+    partial = wheel.with_name(wheel.name + ".partial")
+    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries:
+            archive.writestr(name, data)
+        archive.writestr(f"{info_name}/RECORD", record)
+    partial.replace(wheel)  # a wheel in the cache is always whole
+    return wheel
 
 
 def _requirements(wheel: Path) -> list[str]:

@@ -161,6 +161,15 @@ def get(name: str) -> Machine:
 
 
 def add(machine: Machine, *, replace: bool) -> Machine:
+    machine = prepare(machine, replace=replace)
+    machines = load()
+    machines[machine.name] = machine
+    save(machines)
+    return machine
+
+
+def prepare(machine: Machine, *, replace: bool) -> Machine:
+    """The machine checked and with its paths made absolute, before anything is contacted or saved."""
     validate_name(machine.name)
     validate_host(machine.host)
     if machine.port is not None and not 0 < machine.port < 65536:
@@ -174,13 +183,10 @@ def add(machine: Machine, *, replace: bool) -> Machine:
             setattr(machine, key, str(path))
     if not machine.dir or "\x00" in machine.dir:
         raise UsageError("--dir must be a directory path on the host")
-    machines = load()
-    if machine.name in machines and not replace:
+    if machine.name in load() and not replace:
         raise UsageError(
             f"machine {machine.name!r} exists", "pass --replace to overwrite it, or `machine remove` it"
         )
-    machines[machine.name] = machine
-    save(machines)
     return machine
 
 

@@ -279,6 +279,76 @@ def control(machine: Machine, operation: str, *, timeout_s: float = 5.0) -> subp
         return subprocess.CompletedProcess(argv, 255, "", "timed out")
 
 
+def _effective_config(machine: Machine) -> dict[str, list[str]]:
+    """`ssh -G`: the settings ssh would use for the machine, after every config file."""
+    argv = base_argv(machine)
+    argv[-1:-1] = ["-G"]
+    try:
+        result = subprocess.run(
+            argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=10, check=False
+        )
+    except FileNotFoundError as exc:
+        raise MissingDependencyError("ssh is not installed", SSH_INSTALL_HINT) from exc
+    except subprocess.TimeoutExpired:
+        return {}
+    settings: dict[str, list[str]] = {}
+    for line in result.stdout.splitlines():
+        key, _, value = line.partition(" ")
+        settings.setdefault(key.lower(), []).append(value)
+    return settings
+
+
+def recorded_fingerprints(machine: Machine) -> list[str]:
+    """The fingerprints (`SHA256:...`, with the key type) known_hosts holds for the machine."""
+    config = _effective_config(machine)
+    name = (config.get("hostkeyalias") or config.get("hostname") or [machine.host])[0]
+    port = (config.get("port") or ["22"])[0]
+    lookup = name if port == "22" else f"[{name}]:{port}"
+    files = [item for value in config.get("userknownhostsfile", []) for item in value.split()]
+    found: list[str] = []
+    for file in files:
+        path = Path(file).expanduser()
+        if not path.is_file():
+            continue
+        result = subprocess.run(
+            ["ssh-keygen", "-l", "-F", lookup, "-f", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+        for line in result.stdout.splitlines():
+            parts = line.split()
+            if not line.startswith("#") and len(parts) >= 3:
+                found.append(f"{parts[2]} ({parts[1]})")
+    return found
+
+
+def trust_on_first_use(machine: Machine) -> list[str]:
+    """Connect once, letting ssh record the host's key if none is known yet (a changed key is still refused),
+    and return the fingerprints now recorded: what the user should compare with the host's own."""
+    argv = base_argv(machine)
+    argv[-1:-1] = ["-o", "StrictHostKeyChecking=accept-new", "-o", "ControlMaster=no"]
+    try:
+        result = subprocess.run(
+            [*argv, "--", "true"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=CONNECT_TIMEOUT_S + 20,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise MissingDependencyError("ssh is not installed", SSH_INSTALL_HINT) from exc
+    except subprocess.TimeoutExpired:
+        raise RemoteTimeoutError(
+            f"{machine.name}: no answer from {machine.host} to the first connection"
+        ) from None
+    if result.returncode != 0:
+        raise failure(machine, result.returncode, result.stderr)
+    return recorded_fingerprints(machine)
+
+
 def close_master(machine: Machine) -> bool:
     """End the shared connection, if there is one. Jobs on the host are not affected."""
     if not control_path(machine).exists():
@@ -331,7 +401,8 @@ def failure(machine: Machine, returncode: int, stderr: str) -> RemoteError:
         if "Host key verification failed" in stderr or "host key is known" in stderr:
             return RemoteHostKeyError(
                 f"{name}: the host key of {where} is not in known_hosts (batch mode cannot ask)",
-                f"connect once with `ssh {machine.host}` and accept the key, then run {check}",
+                f"check the host, then `codex-agent machine add {name} --host {machine.host} --replace "
+                "--accept-new-host-key` (with its other options), or connect once with `ssh` to accept it",
             )
         if "Permission denied" in stderr:
             return RemoteAuthError(
