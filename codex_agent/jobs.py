@@ -34,7 +34,7 @@ OUTPUT_LOG = "output.log"
 PROMPT_FILE = "prompt.txt"
 ENV_HANDOVER_TIMEOUT_S = 15
 ORPHAN_FOLDER_AGE_S = 120  # a staged job folder this old belongs to a start that was interrupted
-_ANSI = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]|\r")
+ANSI_SEQUENCE = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]|\r")
 
 
 @dataclass(slots=True)
@@ -509,7 +509,7 @@ def output(project: Project, job_id: str, *, ansi: bool) -> str:
 
 
 def strip_ansi(data: bytes) -> bytes:
-    return _ANSI.sub(b"", data)
+    return ANSI_SEQUENCE.sub(b"", data)
 
 
 # --- acting ------------------------------------------------------------------------------------------

@@ -288,7 +288,7 @@ def watch(
         held = b""
         if not ansi:
             cut = data.rfind(b"\x1b")
-            if cut >= 0 and len(data) - cut < 64 and not jobs._ANSI.match(data, cut):
+            if cut >= 0 and len(data) - cut < 64 and not jobs.ANSI_SEQUENCE.match(data, cut):
                 data, held = data[:cut], data[cut:]  # an escape sequence cut in two: wait for the rest
             data = jobs.strip_ansi(data)
         return decoder.decode(data)
