@@ -92,7 +92,7 @@ INTERNAL_ERROR_EXIT = 70
 # Outcomes of `wait` and `watch` (not errors): a job ended failed, killed or lost; a job needs a person.
 JOB_FAILED_EXIT = 10
 NEEDS_ATTENTION_EXIT = 11
-TURN_FAILED_EXIT = 12  # wait/watch: an agent's last turn failed; it is idle and takes a follow-up
+TURN_FAILED_EXIT = 13  # wait/watch: an agent's last turn failed; it is idle and takes a follow-up
 INTERRUPTED_EXIT = 130
 
 ALL_ERRORS: tuple[type[CodexAgentError], ...] = (

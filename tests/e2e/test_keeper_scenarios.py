@@ -20,7 +20,7 @@ import pytest
 from tests.e2e.model_server import ModelServer, RecordedRequest, echo_reply, write_codex_config
 from tests.helpers import CLI, Result, wait_for
 
-TURN_FAILED_EXIT = 12
+TURN_FAILED_EXIT = 13
 
 
 def request_with(server: ModelServer, needle: str, timeout: float = 60) -> RecordedRequest:

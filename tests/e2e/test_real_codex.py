@@ -11,7 +11,7 @@ from pathlib import Path
 
 import libtmux
 
-from tests.e2e.model_server import ModelServer, RecordedRequest, echo_reply
+from tests.e2e.model_server import PATCH_MODEL, ModelServer, RecordedRequest, echo_reply
 from tests.helpers import CLI, wait_for
 
 
@@ -104,7 +104,8 @@ def test_exec_with_a_shell_command_completes_and_quotes_its_output(
 def test_exec_file_edit_is_named_in_files_modified(
     cli: CLI, codex_env: Path, model_server: ModelServer, project: Path
 ) -> None:
-    job = cli.start("--exec", "e2e-scenario-5\nWRITE: made.txt made by the agent")
+    # An edit through codex's apply_patch is a fileChange item of this job's own: that is files_modified.
+    job = cli.start("--exec", "-m", PATCH_MODEL, "e2e-scenario-5\nPATCH: made.txt made by the agent")
     done = cli.wait_status(job["id"], ["completed", "failed"], timeout=90)
     assert done["status"] == "completed", done
     assert done["files_modified"] == ["made.txt"]
