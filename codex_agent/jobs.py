@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from codex_agent import activity, agentslog, claims, git, procs, worktrees
+from codex_agent import activity, agentslog, claims, git, procs, safefs, worktrees
 from codex_agent.agents import codex
 from codex_agent.agents.launch import ENV_FIFO, EXIT_FILE, LAUNCH_ERROR, LAUNCH_SPEC
 from codex_agent.errors import AgentError, ConflictError, MissingDependencyError, StateError, UsageError
@@ -653,24 +653,45 @@ def capture(project: Project, job_id: str, *, lines: int, ansi: bool) -> str:
     job = get_job(project, job_id)
     if job.tmux_session in project.tmux.panes():
         return project.tmux.capture(job.tmux_session, lines=lines, ansi=ansi)
-    text = read_output(project, job, ansi=ansi)
+    data = _tail_lines(project, job, lines)
+    if not ansi:
+        data = strip_ansi(data)
+    text = data.decode("utf-8", errors="replace")
     rows = text.rstrip("\n").split("\n")
     return "\n".join(rows[-lines:]) + "\n" if text else ""
 
 
+CAPTURE_TAIL_BYTES = 256 * 1024  # per line asked for, at most: a huge log is never read whole
+
+
+def _tail_lines(project: Project, job: Job, lines: int) -> bytes:
+    """Enough of the end of the output log for its last `lines` lines (bounded: a 1 GB log stays on disk)."""
+    path = project.job_dir(job) / OUTPUT_LOG
+    size = 8192
+    limit = CAPTURE_TAIL_BYTES * max(1, min(lines, 64))
+    while True:
+        data = safefs.read_tail(path, size, under=project.store.state_dir) or b""
+        if data.count(b"\n") > lines or len(data) < size or size >= limit:
+            return data
+        size *= 4
+
+
 def read_output(project: Project, job: Job, *, ansi: bool) -> str:
-    """The job's whole output as written to its pane, kept in the output log."""
-    try:
-        data = (project.job_dir(job) / OUTPUT_LOG).read_bytes()
-    except FileNotFoundError:
-        return ""
+    """The job's whole output as written to its pane, kept in the output log (in memory: small logs only)."""
+    data = b"".join(output_chunks(project, job))
     if not ansi:
         data = strip_ansi(data)
     return data.decode("utf-8", errors="replace")
 
 
-def output(project: Project, job_id: str, *, ansi: bool) -> str:
-    return read_output(project, get_job(project, job_id), ansi=ansi)
+def output_chunks(project: Project, job: Job) -> Iterator[bytes]:
+    """The job's output log in pieces: `output` of a 1 GB log costs a few MB. A link, FIFO or folder put in
+    its place is refused (safefs), never followed."""
+    return safefs.iter_chunks(project.job_dir(job) / OUTPUT_LOG, under=project.store.state_dir)
+
+
+def output(project: Project, job_id: str) -> Iterator[bytes]:
+    return output_chunks(project, get_job(project, job_id))
 
 
 def strip_ansi(data: bytes) -> bytes:

@@ -8,6 +8,7 @@ Layout of a state directory (mode 0700, files 0600):
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import sqlite3
@@ -15,7 +16,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from codex_agent.errors import AmbiguousIdError, NotFoundError, StateError, UsageError
+from codex_agent import safefs
+from codex_agent.errors import AmbiguousIdError, DiskFullError, NotFoundError, StateError, UsageError
 from codex_agent.models import ID_LENGTH, TERMINAL_STATUSES, Job, JobKind, JobStatus, Tokens, now_ms
 
 STATE_DIR_NAME = ".codex-agent"
@@ -207,24 +209,32 @@ def _job_row_values(job: Job) -> tuple[Any, ...]:
 
 
 @contextlib.contextmanager
-def _state_errors(action: str) -> Iterator[None]:
+def _state_errors(action: str, where: Path | None = None) -> Iterator[None]:
     """Turn SQLite and OS failures into one clear StateError; the transaction has been rolled back."""
     try:
         yield
     except sqlite3.DatabaseError as exc:
         text = str(exc)
+        if "full" in text or getattr(exc, "sqlite_errorcode", None) == 13:  # SQLITE_FULL
+            raise DiskFullError(
+                f"could not {action}: the disk holding {where or 'the state directory'} is full",
+                "free some space there (e.g. `codex-agent delete ID` of a job with a large output); "
+                "reads, kill, delete and clean still work",
+            ) from exc
         if "not a database" in text or "malformed" in text:
             hint = "the state database is damaged: move the state directory aside and start again"
         elif "readonly" in text or "read-only" in text:
             hint = "the state database is read-only: fix the permissions of the state directory"
-        elif "full" in text:
-            hint = "the disk is full: free some space and try again"
         elif "locked" in text:
             hint = "another codex-agent held the database too long: try again"
         else:
             hint = "check the state directory (CODEX_AGENT_STATE_DIR or .codex-agent/)"
         raise StateError(f"could not {action}: {text}", hint) from exc
     except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise safefs.disk_full(
+                Path(exc.filename) if exc.filename else where or Path("."), action
+            ) from exc
         raise StateError(f"could not {action}: {exc.strerror or exc}", "check the state directory") from exc
 
 
@@ -241,10 +251,14 @@ class Store:
     def open(cls, state_dir: Path, *, create: bool) -> Store:
         """Open the state. Without `create`, a project that has no state yet reads as empty."""
         db_path = state_dir / DB_NAME
+        # An agent may have replaced the state directory (or the database) with a link to somewhere else:
+        # SQLite would follow it, and `create` would write a .gitignore and chmod whatever it points at.
+        if safefs.check_dir(state_dir):
+            safefs.check_file(db_path)
         if not db_path.exists():
             if not create:
                 return cls(state_dir, None)
-            with _state_errors("create the state directory"):
+            with _state_errors("create the state directory", state_dir):
                 _make_private_dir(state_dir)
                 _make_private_dir(state_dir / "jobs")
                 # The state is never part of the project's history, nor of a job's changed files.
@@ -257,7 +271,7 @@ class Store:
                 f"the state directory {state_dir} is read-only",
                 "make it writable, or point CODEX_AGENT_STATE_DIR at a writable copy",
             )
-        with _state_errors("open the state database"):
+        with _state_errors("open the state database", state_dir):
             db = sqlite3.connect(db_path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
             db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             store = cls(state_dir, db)
@@ -302,7 +316,7 @@ class Store:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, taken with the write lock up front (BEGIN IMMEDIATE)."""
         db = self._require_db()
-        with _state_errors("write the state database"):
+        with _state_errors("write the state database", self.state_dir):
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
@@ -318,7 +332,7 @@ class Store:
 
     def make_job_dir(self, job_id: str) -> Path:
         path = self.job_dir(job_id)
-        with _state_errors("create the job folder"):
+        with _state_errors("create the job folder", path):
             _make_private_dir(self.state_dir / "jobs")
             _make_private_dir(path)
         return path
@@ -327,7 +341,7 @@ class Store:
         """Where a starting job's folder is written before it moves into jobs/, in the same transaction as
         its record: outside that transaction, jobs/ holds no folder without a record."""
         path = self.state_dir / STAGING_DIR_NAME / job_id
-        with _state_errors("create the job folder"):
+        with _state_errors("create the job folder", path):
             _make_private_dir(self.state_dir / "jobs")
             _make_private_dir(path.parent)
             _make_private_dir(path)
@@ -486,10 +500,8 @@ class Store:
 
 
 def _make_private_dir(path: Path) -> None:
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    # mkdir's mode is filtered by the umask; the state must stay private even under umask 000.
-    if path.stat().st_mode & 0o777 != 0o700:
-        path.chmod(0o700)
+    # 0700 even under umask 000; an existing symlink or foreign folder is refused, never chmod-ed.
+    safefs.make_private_dir(path)
 
 
 def write_private_file(path: Path, data: bytes) -> None:
