@@ -21,7 +21,15 @@ from typing import TYPE_CHECKING, Any
 from codex_agent import activity, agentslog, claims, git, procs, safefs, worktrees
 from codex_agent.agents import codex
 from codex_agent.agents.launch import ENV_FIFO, EXIT_FILE, LAUNCH_ERROR, LAUNCH_SPEC
-from codex_agent.errors import AgentError, ConflictError, MissingDependencyError, StateError, UsageError
+from codex_agent.errors import (
+    AgentError,
+    CodexAgentError,
+    ConflictError,
+    DiskFullError,
+    MissingDependencyError,
+    StateError,
+    UsageError,
+)
 from codex_agent.models import Job, JobKind, JobStatus, now_ms
 from codex_agent.store import STAGING_DIR_NAME, Store, find_project_root, state_dir_for, write_private_file
 from codex_agent.tmux import INSTALL_HINT as TMUX_INSTALL_HINT
@@ -97,8 +105,9 @@ class LaunchPlan:
     settings: Settings
 
     def to_json(self) -> dict[str, Any]:
+        # A plan shows the whole prompt it would send; records and lists keep a preview of it.
         return {
-            "job": self.job.to_json(),
+            "job": {**self.job.to_json(), "prompt": self.job.prompt},
             "argv": self.argv,
             "prompt_via": self.prompt_via,
             "prompt_bytes": len(self.job.prompt.encode("utf-8", errors="surrogateescape")),
@@ -201,6 +210,7 @@ def start(project: Project, request: StartRequest) -> Job:
     # The first plan checked everything before anything was written; the command line names the job's folder.
     argv = plan_start(project, request, job_id=job.id).argv
     job.attrs.update(
+        prompt_bytes=len(job.prompt.encode("utf-8", errors="surrogateescape")),
         creator_pid=os.getpid(),
         creator_started=procs.start_time(os.getpid()),  # with the pid: tells a reused pid apart
         stall_after_s=job.attrs.get("stall_after_s") or plan.settings.stall_after_s,
@@ -226,8 +236,13 @@ def start(project: Project, request: StartRequest) -> Job:
         _remove_tree(staging, trash_first=False)
         _remove_tree(job_dir)
         raise
-    with contextlib.suppress(Exception):  # the log is for people: a failure to write it never stops a job
+    try:
         agentslog.record_spawn(store, project.root, job, claims=patterns)
+    except CodexAgentError as exc:
+        # The log is for people: a failure to write it never stops a job, but it is said (start prints it).
+        job.attrs["log_warning"] = f"no agents.log entry: {exc.one_line()}"
+    except Exception:  # as above: a bug here must not stop the job either
+        job.attrs["log_warning"] = "no agents.log entry (internal error)"
     if request.queued:
         return job  # pending: the queue launches it (queue.py)
     launch(project, job)
@@ -265,7 +280,13 @@ def launch(project: Project, job: Job) -> None:
         # does when a `start` dies at this point.
         pass
     if job.attrs.get("prompt_via") == "paste":
-        deliver_message(project, job, job.prompt)
+        deliver_message(project, job, read_prompt(project, job))
+
+
+def read_prompt(project: Project, job: Job) -> str:
+    """The job's whole prompt (or command line), from its folder: the record keeps only a preview."""
+    data = safefs.read_bytes(project.job_dir(job) / PROMPT_FILE, under=project.store.state_dir)
+    return job.prompt if data is None else data.decode("utf-8", errors="surrogateescape")
 
 
 def _write_job_files(job_dir: Path, job: Job, argv: list[str], prompt_via: str) -> None:
@@ -349,11 +370,21 @@ def reconcile(project: Project, jobs: Sequence[Job]) -> None:
     for job in unfinished:
         before, status_before = job.updated_at, job.status
         changed = _reconcile_one(project, job, panes.get(job.tmux_session))
-        if changed and not project.store.save_job(job, expected_updated_at=before):
+        saved = _save_if_room(project, job, before) if changed else None
+        if saved is False:
             _copy_into(job, project.store.get_job(job.id))  # someone else got there first: theirs stands
-        elif changed and job.status is not status_before:
+        elif saved and job.status is not status_before:
             moved.append(job)
     _after_changes(project, moved)
+
+
+def _save_if_room(project: Project, job: Job, before: int) -> bool | None:
+    """Save a reconciled record; None when the disk is full. A read must still answer then (with what it
+    found, unrecorded: the next reader with room records it), so the way out (kill, delete, clean) works."""
+    try:
+        return project.store.save_job(job, expected_updated_at=before)
+    except DiskFullError:
+        return None
 
 
 def _after_changes(project: Project, moved: list[Job]) -> None:
@@ -742,21 +773,34 @@ def kill(project: Project, job_id: str) -> Job:
         job.attrs["status_basis"] = activity.BASIS_KILL
         job.attrs.pop("attention", None)
         # Record first, then kill: a reader in between sees "killed", never "lost".
-        if project.store.save_job(job, expected_updated_at=before):
-            break
+        try:
+            if project.store.save_job(job, expected_updated_at=before):
+                break
+        except DiskFullError as exc:
+            # The job's own output may be what filled the disk: stop it anyway, then say what was not done.
+            _stop_processes(project, job)
+            raise DiskFullError(
+                f"job {job.id} was stopped, but not recorded as killed: {exc.message}",
+                "free some space (`codex-agent delete ID` removes a job and its output); the next read "
+                "records it as lost",
+            ) from exc
         job = get_job(project, job.id)  # changed meanwhile (a reader reconciled it): look again
     else:
-        # Already ended. An interrupted earlier kill may have left its session (or the agent) behind.
+        # Already ended. An interrupted earlier kill may have left its session (or the agent) behind; a
+        # dead pane kept for reading goes too: asked to kill, nothing of the job should stay.
         pane = project.tmux.panes().get(job.tmux_session)
         if pane is not None and (job.status is JobStatus.KILLED or not pane.dead):
             _stop_processes(project, job)
+        elif pane is not None:
+            project.tmux.kill_session(job.tmux_session)
         return job
     _stop_processes(project, job)
     if job.kind.is_codex:
         with contextlib.suppress(Exception):
             _absorb_codex_results(project, job)
             project.store.save_job(job)
-    project.store.add_event(job.id, "killed", {})
+    with contextlib.suppress(DiskFullError):  # recorded as killed already: the event is a detail
+        project.store.add_event(job.id, "killed", {})
     _after_changes(project, [job])
     return job
 
@@ -796,6 +840,11 @@ def _remove_tree(path: Path, *, trash_first: bool = True) -> None:
         path.rename(trash)
     except OSError:
         trash = path
+    if trash.is_symlink() or (trash.exists() and not trash.is_dir()):
+        # Something an agent put in place of a job folder: the link (or file) goes, never what it points at.
+        with contextlib.suppress(OSError):
+            trash.unlink()
+        return
     shutil.rmtree(trash, ignore_errors=True)
 
 

@@ -193,15 +193,16 @@ def _maybe_retry(project: jobs.Project, job: Job) -> Job | None:
     carried: dict[str, Any] = {
         key: job.attrs[key] for key in ("max_parallel", "worktree") if key in job.attrs
     }
+    whole = jobs.read_prompt(project, job)  # the record keeps a preview only
     request = jobs.StartRequest(
-        prompt=job.prompt if job.kind.is_codex else "",
+        prompt=whole if job.kind.is_codex else "",
         kind=job.kind,
         cwd=Path(job.cwd),
         model=job.model,
         reasoning=job.reasoning,
         sandbox=job.sandbox,
         parent_session=job.parent_session,
-        command=job.prompt if job.kind is JobKind.COMMAND else None,
+        command=whole if job.kind is JobKind.COMMAND else None,
         attrs={**carried, "retry": retry, "queued": True, "after": []},
         claims=claims.claims_of(store, job.id),
         queued=True,

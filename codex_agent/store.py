@@ -18,7 +18,16 @@ from typing import Any
 
 from codex_agent import safefs
 from codex_agent.errors import AmbiguousIdError, DiskFullError, NotFoundError, StateError, UsageError
-from codex_agent.models import ID_LENGTH, TERMINAL_STATUSES, Job, JobKind, JobStatus, Tokens, now_ms
+from codex_agent.models import (
+    ID_LENGTH,
+    TERMINAL_STATUSES,
+    Job,
+    JobKind,
+    JobStatus,
+    Tokens,
+    now_ms,
+    prompt_preview,
+)
 
 STATE_DIR_NAME = ".codex-agent"
 DB_NAME = "state.db"
@@ -188,7 +197,7 @@ def _job_row_values(job: Job) -> tuple[Any, ...]:
         job.id,
         job.kind.value,
         job.status.value,
-        job.prompt,
+        prompt_preview(job.prompt),  # the whole prompt lives in the job's folder (prompt.txt), once
         job.cwd,
         job.model,
         job.reasoning,

@@ -18,7 +18,7 @@ from codex_agent.cli.common import (
     print_json,
     read_text_argument,
 )
-from codex_agent.display import human_duration
+from codex_agent.display import human_duration, plain
 from codex_agent.models import now_ms
 
 claims_app = typer.Typer(help="File claims of live jobs (see `start --claim`).")
@@ -87,7 +87,8 @@ def log_show(
     if not text:
         note(f"no agents.log yet at {path}")
         return
-    sys.stdout.write(text if tail is None else agentslog.tail_text(entries))
+    # People read this: an escape sequence an agent put in the file is shown as nothing, never run.
+    sys.stdout.write(plain(text if tail is None else agentslog.tail_text(entries)))
 
 
 @log_app.command("add")
