@@ -29,32 +29,29 @@ PANE_VARIABLES = ("TERM", "TMUX", "TMUX_PANE", "COLORTERM")
 
 AFTER_EXIT_LOG = "after_exit.log"
 # A fixed script: the agent's argument list arrives as positional parameters and is never parsed by a shell.
-# The exit status is written to a temp file and renamed, so a reader sees all of it or nothing. Then, when a
+# The exit status is written to a temp file and renamed, so a reader sees all of it or nothing; the temp file
+# is made new (noclobber), so a link the agent put there is not written through. Then, when a
 # Python is named, `python -m codex_agent.agents.after_exit JOB_DIR` records the end, starts queued jobs that
 # were waiting for it and runs the job's notify-on-complete command.
 RUN_AND_RECORD = (
     'exit_file=$1; python=$2; shift 2; "$@"; code=$?; '
-    '(umask 077; printf "%s\\n" "$code" > "$exit_file.tmp") && mv -f "$exit_file.tmp" "$exit_file"; '
+    'rm -f "$exit_file.tmp"; '
+    '(umask 077; set -C; printf "%s\\n" "$code" > "$exit_file.tmp") && mv -f "$exit_file.tmp" "$exit_file"; '
     'if [ -n "$python" ]; then (umask 077; "$python" -m codex_agent.agents.after_exit "${exit_file%/*}" '
-    f'</dev/null >>"${{exit_file%/*}}/{AFTER_EXIT_LOG}" 2>&1); fi; '
+    "</dev/null); fi; "
     'exit "$code"'
 )
 
 
 def _run_after_exit(job_dir: Path, env: dict[str, str]) -> None:
-    """What the shell script does after recording the exit, for the relay that records it itself."""
-    fd = os.open(job_dir / AFTER_EXIT_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    try:
-        subprocess.run(
-            [sys.executable, "-m", "codex_agent.agents.after_exit", str(job_dir)],
-            stdin=subprocess.DEVNULL,
-            stdout=fd,
-            stderr=fd,
-            env=env,
-            check=False,
-        )
-    finally:
-        os.close(fd)
+    """What the shell script does after recording the exit, for the relay that records it itself. (It writes
+    its own log, after_exit.log, opened safely.)"""
+    subprocess.run(
+        [sys.executable, "-m", "codex_agent.agents.after_exit", str(job_dir)],
+        stdin=subprocess.DEVNULL,
+        env=env,
+        check=False,
+    )
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -65,7 +65,10 @@ def _wake_queue(job_dir: Path) -> None:
         finally:
             store.close()
         if waiting:
-            with open(job_dir / "after_exit.log", "ab") as log:
+            from codex_agent import safefs
+
+            log = safefs.open_append(job_dir / "after_exit.log")  # 0600 whatever the umask, never a link
+            try:
                 subprocess.Popen(
                     [sys.executable, "-m", "codex_agent.queue", str(job_dir)],
                     stdin=subprocess.DEVNULL,
@@ -73,6 +76,8 @@ def _wake_queue(job_dir: Path) -> None:
                     stderr=log,
                     start_new_session=True,
                 )
+            finally:
+                os.close(log)
     except Exception as exc:  # never let this get in codex's way
         print(f"codex-agent notify: {exc}", file=sys.stderr)
 
