@@ -306,10 +306,10 @@ def _write_job_files(job_dir: Path, job: Job, argv: list[str], prompt_via: str) 
             write_private_file(job_dir / codex.LAST_MESSAGE_FILE, b"")  # codex rewrites it, mode kept
         os.mkfifo(job_dir / ENV_FIFO, 0o600)
     except OSError as exc:
-        full = exc.errno == errno.ENOSPC
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise safefs.disk_full(Path(exc.filename or job_dir), "write the job's files") from exc
         raise StateError(
-            f"could not write the job's files: {exc.strerror or exc}",
-            "the disk is full: free some space and try again" if full else "check the state directory",
+            f"could not write the job's files: {exc.strerror or exc}", "check the state directory"
         ) from exc
 
 

@@ -31,7 +31,7 @@ def refuse(path: Path, problem: str) -> UnsafePathError:
 
 def disk_full(path: Path, action: str) -> DiskFullError:
     return DiskFullError(
-        f"could not {action} {path}: the disk is full",
+        f"could not {action}: the disk is full (at {path})",
         "free some space there (`codex-agent delete ID` of a job with a large output) and try again",
     )
 

@@ -226,7 +226,7 @@ def _state_errors(action: str, where: Path | None = None) -> Iterator[None]:
         text = str(exc)
         if "full" in text or getattr(exc, "sqlite_errorcode", None) == 13:  # SQLITE_FULL
             raise DiskFullError(
-                f"could not {action}: the disk holding {where or 'the state directory'} is full",
+                f"could not {action}: the disk is full (at {where or 'the state directory'})",
                 "free some space there (e.g. `codex-agent delete ID` of a job with a large output); "
                 "reads, kill, delete and clean still work",
             ) from exc
