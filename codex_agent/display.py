@@ -55,7 +55,7 @@ _SEQUENCE = (
 )
 _CONTROL = re.compile(rf"{_SEQUENCE}|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _SGR = re.compile(r"\x1b\[[0-9;:]*m\Z")
-_INCOMPLETE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*|[\]PX^_][^\x07\x1b\x9c]*|[ -/]*)?\Z")
+_INCOMPLETE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*|[\]PX^_][^\x07\x1b\x9c]*|[ -/]*)?\Z|\x9b[0-?]*[ -/]*\Z")
 HOLD_LIMIT = 4096  # an escape sequence still open after this many characters is dropped as it comes
 
 
@@ -84,7 +84,7 @@ class TerminalFilter:
     def feed(self, text: str) -> str:
         text = self._held + text
         self._held = ""
-        cut = text.rfind("\x1b")
+        cut = max(text.rfind("\x1b"), text.rfind("\x9b"))
         if cut >= 0 and len(text) - cut < HOLD_LIMIT and _INCOMPLETE.match(text, cut):
             text, self._held = text[:cut], text[cut:]  # wait for the rest of the sequence
         return _CONTROL.sub(self._replace, text)
