@@ -250,9 +250,11 @@ def _state_errors(action: str, where: Path | None = None) -> Iterator[None]:
 class Store:
     """The state directory of one project. Safe to use from many processes at once."""
 
-    def __init__(self, state_dir: Path, db: sqlite3.Connection | None) -> None:
+    def __init__(self, state_dir: Path, db: sqlite3.Connection | None, *, read_only: bool = False) -> None:
         self.state_dir = state_dir
         self._db = db
+        # Opened read-only because the disk was full (see _open_on_full_disk): writes reopen it first.
+        self._read_only = read_only
 
     # --- opening -----------------------------------------------------------------------------------------
 
@@ -281,10 +283,19 @@ class Store:
                 "make it writable, or point CODEX_AGENT_STATE_DIR at a writable copy",
             )
         with _state_errors("open the state database", state_dir):
-            db = sqlite3.connect(db_path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            store = cls(state_dir, db)
-            store._migrate()
+            try:
+                store = cls(state_dir, _connect(db_path))
+            except sqlite3.OperationalError:
+                if not low_on_space(state_dir):
+                    raise
+                return cls(state_dir, _open_on_full_disk(db_path), read_only=True)
+            try:
+                store._migrate()
+            except sqlite3.OperationalError:
+                store.close()
+                if not low_on_space(state_dir):
+                    raise
+                return cls(state_dir, _open_on_full_disk(db_path), read_only=True)
         return store
 
     def _migrate(self) -> None:
@@ -321,9 +332,29 @@ class Store:
             raise StateError(f"no codex-agent state in {self.state_dir}", "start a job first")
         return self._db
 
+    def _reopen_for_writing(self) -> None:
+        """After a read-only open on a full disk: space may have been freed since (delete, clean free it
+        before they write)."""
+        with _state_errors("write the state database", self.state_dir):
+            db = _connect(self.state_dir / DB_NAME)
+            try:
+                db.execute("PRAGMA journal_mode").fetchone()
+            except BaseException:
+                db.close()
+                if low_on_space(self.state_dir):
+                    raise DiskFullError(
+                        f"could not write the state database: the disk is full (at {self.state_dir})",
+                        "free some space there (`codex-agent delete ID` of a job with a large output)",
+                    ) from None
+                raise
+        self.close()
+        self._db, self._read_only = db, False
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, taken with the write lock up front (BEGIN IMMEDIATE)."""
+        if self._read_only:
+            self._reopen_for_writing()
         db = self._require_db()
         with _state_errors("write the state database", self.state_dir):
             db.execute("BEGIN IMMEDIATE")
@@ -506,6 +537,32 @@ class Store:
         return [
             {"seq": seq, "at": at, "kind": kind, "data": json.loads(data)} for seq, at, kind, data in rows
         ]
+
+
+def _connect(db_path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(db_path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    return db
+
+
+LOW_SPACE_BYTES = 256 * 1024
+
+
+def low_on_space(path: Path) -> bool:
+    try:
+        info = os.statvfs(path)
+    except OSError:
+        return False
+    return info.f_bavail * info.f_frsize < LOW_SPACE_BYTES
+
+
+def _open_on_full_disk(db_path: Path) -> sqlite3.Connection:
+    """The database read as it is on disk, for a disk too full for SQLite to make its -shm file: reads (and
+    so kill, delete and clean) still work. Safe when no other connection is open, which is when the -shm file
+    is missing; with one open, the -shm exists and the normal open above does not fail for lack of space."""
+    db = sqlite3.connect(f"file:{db_path}?mode=ro&immutable=1", uri=True, isolation_level=None)
+    db.execute("PRAGMA user_version").fetchone()
+    return db
 
 
 def _make_private_dir(path: Path) -> None:

@@ -460,6 +460,7 @@ def test_a_full_disk_leaves_a_way_out(cli: CLI, tmp_path: Path) -> None:
         refused = cli.run("exec", "start", "--cmd", "true", env=env)
         assert_one_line_refusal(refused, 7, "the disk is full", str(mount))
         killed = cli.run("kill", filler, env=env)
+        sys.stderr.write(f"[reliability] full disk: kill exited {killed.code} {killed.err.strip()}\n")
         assert killed.code in (0, 7), killed
         if killed.code == 7:
             assert_one_line_refusal(killed, 7, "was stopped", "the disk is full")
