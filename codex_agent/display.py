@@ -87,8 +87,12 @@ class TerminalFilter:
         cut = max(text.rfind("\x1b"), text.rfind("\x9b"))
         if cut >= 0 and len(text) - cut < HOLD_LIMIT and _INCOMPLETE.match(text, cut):
             text, self._held = text[:cut], text[cut:]  # wait for the rest of the sequence
-        return _CONTROL.sub(self._replace, text)
+        return self._clean(text)
 
     def end(self) -> str:
         held, self._held = self._held, ""
-        return _CONTROL.sub(self._replace, held)
+        return self._clean(held)
+
+    def _clean(self, text: str) -> str:
+        # A plain replacement is a third faster than a function per match: used when nothing is kept.
+        return _CONTROL.sub(self._replace, text) if self.keep_sgr else _CONTROL.sub("", text)
