@@ -289,6 +289,9 @@ class Entry:
     findings: list[str] = field(default_factory=list)
     text: list[str] = field(default_factory=list)
     raw: list[str] = field(default_factory=list)
+    # Spawned/Complete only: whether this project's state recorded writing the entry (the `marks` table).
+    # An agent can append to the file directly, in the very format of the writer; this tells those apart.
+    verified: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -299,6 +302,7 @@ class Entry:
             "fields": self.fields,
             "findings": self.findings,
             "text": "\n".join(self.text).strip(),
+            "verified": self.verified,
         }
 
 
@@ -369,6 +373,21 @@ def parse(text: str) -> list[Entry]:
         while entry.raw and not entry.raw[-1].strip():
             entry.raw.pop()
     return entries
+
+
+def verify(store: Store, entries: Sequence[Entry]) -> None:
+    """Set `verified` on Spawned and Complete entries: True for those codex-agent recorded writing here."""
+    ids = sorted({entry.job_id for entry in entries if entry.kind in JOB_KINDS and entry.job_id})
+    written: set[tuple[str, str]] = set()
+    for start in range(0, len(ids), 500):  # SQLite's limit on parameters
+        part = ids[start : start + 500]
+        rows = store.query(
+            f"SELECT job_id, kind FROM marks WHERE job_id IN ({', '.join('?' * len(part))})", part
+        )
+        written.update((str(job_id), str(kind)) for job_id, kind in rows)
+    for entry in entries:
+        if entry.kind in JOB_KINDS and entry.job_id:
+            entry.verified = (entry.job_id, f"log:{entry.kind}") in written
 
 
 def tail_text(entries: Sequence[Entry]) -> str:

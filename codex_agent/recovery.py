@@ -79,6 +79,7 @@ def build(
         counts[job.status.value] = counts.get(job.status.value, 0) + 1
     # The log's tail is enough for its latest entries, and keeps `context` small whatever the log's size.
     entries = agentslog.parse(agentslog.read_text(project.root, tail_bytes=LOG_TAIL_BYTES))
+    agentslog.verify(project.store, entries[-log_entries:])
     return {
         "version": JSON_VERSION,
         "generated_at": iso(now),

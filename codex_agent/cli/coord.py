@@ -76,9 +76,10 @@ def log_show(
         jobs.reconcile(project, project.store.unfinished_jobs())  # records endings not yet logged
         text = agentslog.read_text(project.root)
         path = agentslog.log_path(project.root)
-    entries = agentslog.parse(text)
-    if tail is not None:
-        entries = entries[-tail:]
+        entries = agentslog.parse(text)
+        if tail is not None:
+            entries = entries[-tail:]
+        agentslog.verify(project.store, entries)
     if json_output:
         data = envelope("entries", [entry.to_json() for entry in entries])
         data["path"] = str(path)

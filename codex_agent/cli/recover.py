@@ -102,6 +102,8 @@ def _log_line(entry: dict[str, Any]) -> str:
         what = f"Complete {entry['job_id']}  {fields.get('status', '')} — {fields.get('summary', '')}"
     else:
         what = f"{kind.capitalize()}  {entry['text']}"
+    if entry.get("verified") is False:
+        what = f"[not written by codex-agent here] {what}"
     return f"  {entry['time']} {one_line(what, WIDTH - 8)}"
 
 
