@@ -167,7 +167,7 @@ def append(
             session_at is None
             or new_day
             or at / 1000 - last_write_s > SESSION_GAP_S
-            or (orchestrator is not None and orchestrator != owner)
+            or (orchestrator is not None and escape(orchestrator) != owner)  # the file holds it escaped
         ):
             heading = f"\n## Session: {iso(at)}\n"
             if orchestrator:
