@@ -479,8 +479,9 @@ def _check_first_run_screen(project: Project, job: Job) -> bool:
 def _exit_error(job_dir: Path, code: int) -> str | None:
     if code == 0:
         return None
-    with contextlib.suppress(OSError):
-        return (job_dir / LAUNCH_ERROR).read_text().strip()
+    said = safefs.read_quietly(job_dir / LAUNCH_ERROR, limit=4096)
+    if said is not None:
+        return said.decode(errors="replace").strip()
     if code > 128:
         with contextlib.suppress(ValueError):
             return f"killed by signal {signal.Signals(code - 128).name}"
@@ -489,8 +490,8 @@ def _exit_error(job_dir: Path, code: int) -> str | None:
 
 def _read_exit_code(job_dir: Path) -> int | None:
     try:
-        return int((job_dir / EXIT_FILE).read_text().strip())
-    except (OSError, ValueError):
+        return int((safefs.read_quietly(job_dir / EXIT_FILE, limit=64) or b"").strip())
+    except ValueError:
         return None
 
 
@@ -583,11 +584,7 @@ def _rollout_path(project: Project, job: Job, turns: list[codex.Turn] | None = N
 
 
 def _read_head(path: Path, limit: int = 16384) -> str:
-    try:
-        with path.open("rb") as handle:
-            return strip_ansi(handle.read(limit)).decode(errors="replace")
-    except OSError:
-        return ""
+    return strip_ansi(safefs.read_quietly(path, limit=limit) or b"").decode(errors="replace")
 
 
 def _absorb_codex_results(project: Project, job: Job) -> tuple[list[codex.Turn], codex.RolloutInfo | None]:
@@ -649,12 +646,10 @@ def _finish(
 
 
 def _last_output_line(log: Path, limit: int = 300) -> str | None:
-    try:
-        with log.open("rb") as handle:
-            handle.seek(max(0, log.stat().st_size - 8192))
-            tail = strip_ansi(handle.read())
-    except OSError:
+    data = safefs.read_quietly(log, limit=8192, tail=True)
+    if data is None:
         return None
+    tail = strip_ansi(data)
     for line in reversed(tail.decode(errors="replace").splitlines()):
         if line.strip():
             return line.strip()[:limit]

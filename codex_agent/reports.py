@@ -11,11 +11,10 @@ job started are not attributed to it (their earlier edits cannot be told apart),
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import Any
 
-from codex_agent import claims, git, jobs, worktrees
+from codex_agent import claims, git, jobs, safefs, worktrees
 from codex_agent.agents.launch import LAUNCH_ERROR
 from codex_agent.models import Job, iso, now_ms
 
@@ -100,10 +99,10 @@ def _errors(project: jobs.Project, job: Job) -> list[str]:
     found: list[str] = []
     if job.error:
         found.append(job.error)
-    with contextlib.suppress(OSError):
-        text = (project.job_dir(job) / LAUNCH_ERROR).read_text().strip()
-        if text and text not in found:
-            found.append(text)
+    said = safefs.read_quietly(project.job_dir(job) / LAUNCH_ERROR, limit=4096)
+    text = (said or b"").decode(errors="replace").strip()
+    if text and text not in found:
+        found.append(text)
     for item in job.attrs.get("codex_errors") or []:
         text = item if isinstance(item, str) else str(item)
         if text not in found:

@@ -234,3 +234,17 @@ def make_private_dir(path: Path) -> None:
             os.fchmod(fd, 0o700)
     finally:
         os.close(fd)
+
+
+def read_quietly(path: Path, *, limit: int | None = None, tail: bool = False) -> bytes | None:
+    """A job file read for reconciling or showing a record: its bytes (the first, or with `tail` the last,
+    `limit` of them), or None when it is missing or unsafe. The job's folder (path.parent) is checked too.
+
+    Readers of many jobs (`jobs`, `context`) must answer whatever one job's folder holds, so a link, FIFO or
+    folder in a file's place reads as no file here; the commands that show a file (`output`) refuse it."""
+    try:
+        if tail and limit is not None:
+            return read_tail(path, limit, under=path.parent.parent)
+        return read_bytes(path, under=path.parent.parent, limit=limit)
+    except (UnsafePathError, StateError, OSError):
+        return None

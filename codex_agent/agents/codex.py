@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from codex_agent import safefs
 from codex_agent.agents.notify import TURNS_FILE
 from codex_agent.errors import MissingDependencyError, UsageError
 from codex_agent.models import Tokens
@@ -126,12 +127,11 @@ class Turn:
 
 def read_turns(job_dir: Path) -> list[Turn]:
     """Every finished turn reported by the notify hook, oldest first."""
-    try:
-        text = (job_dir / TURNS_FILE).read_text(errors="replace")
-    except FileNotFoundError:
+    data = safefs.read_quietly(job_dir / TURNS_FILE)  # never through a link an agent put there
+    if data is None:
         return []
     turns = []
-    for line in text.splitlines():
+    for line in data.decode(errors="replace").split("\n"):
         try:
             record = json.loads(line)
         except ValueError:
@@ -288,11 +288,12 @@ def _read_patch(info: RolloutInfo, payload: dict[str, Any]) -> None:
                     info.patched_files.append(name)
 
 
+LAST_MESSAGE_LIMIT = 1 << 20  # a longer reply is kept cut: records stay small
+
+
 def read_last_message(job_dir: Path) -> str | None:
-    try:
-        text = (job_dir / LAST_MESSAGE_FILE).read_text(errors="replace").strip()
-    except FileNotFoundError:
-        return None
+    data = safefs.read_quietly(job_dir / LAST_MESSAGE_FILE, limit=LAST_MESSAGE_LIMIT)
+    text = (data or b"").decode(errors="replace").strip()
     return text or None
 
 

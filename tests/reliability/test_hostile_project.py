@@ -71,6 +71,19 @@ def test_output_log_replaced_by_a_link_is_not_read(cli: CLI, project: Path, tmp_
         assert_one_line_refusal(result, 12, "output.log is a symlink")
         assert "secret-hash" not in result.out
     assert secret.read_text().startswith("root:$6$secret-hash")
+    # The job's other files too: a linked launch_error is not the job's error, nor in its report.
+    failed = run_job(
+        cli, f"ln -sf {shlex.quote(str(secret))} .codex-agent/jobs/$CODEX_AGENT_JOB_ID/launch_error; exit 4"
+    )
+    for args in (
+        ("status", failed),
+        ("status", failed, "--json"),
+        ("report", failed),
+        ("context",),
+        ("jobs",),
+    ):
+        result = cli.run(*args)
+        assert result.code == 0 and "secret-hash" not in result.out + result.err, (args, result)
 
 
 def test_a_new_pane_never_appends_through_a_linked_output_log(tmux_socket: str, tmp_path: Path) -> None:
@@ -135,13 +148,26 @@ def test_a_job_folder_replaced_by_a_link_is_read_as_nothing_and_deleted_as_a_lin
     assert (target / "keep.txt").read_text() == "keep\n"
     assert not any(path.name.startswith(".trash-") for path in (state(project) / "jobs").iterdir())
     # A job folder that is a link to a file: clear answers, never exit 70.
-    second = run_job(cli, "true")
+    second = cli.ok("start", "hi", "--exec", "--json").json()["id"]
+    cli.wait_status(second, ["completed"])
     folder = state(project) / "jobs" / second
     folder.rename(tmp_path / "moved2")
     folder.symlink_to(target / "keep.txt")
     for args in (("jobs",), ("status", second), ("report", second), ("context",)):
         assert cli.run(*args).code == 0, args
     assert cli.run("output", second).code == 12
+    # The same for live jobs, which every read reconciles.
+    live = [cli.start("hi")["id"], cli.ok("exec", "start", "--cmd", "sleep 300").out.strip()]
+    cli.wait_status(live[0], ["idle"])
+    for number, job in enumerate(live):
+        folder = state(project) / "jobs" / job
+        folder.rename(tmp_path / f"live{number}")
+        folder.symlink_to(target / "keep.txt")
+    for args in (("jobs",), ("jobs", "--json"), ("context",), *(("status", job) for job in live)):
+        result = cli.run(*args)
+        assert result.code == 0, (args, result)
+    for job in live:
+        cli.ok("kill", job)
     cli.ok("clean", "--older-than", "0s")
     assert (target / "keep.txt").read_text() == "keep\n"
     assert not any(path.name.startswith(".trash-") for path in (state(project) / "jobs").iterdir())
