@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codex_agent import agentslog, claims, jobs, worktrees
+from codex_agent import agentslog, claims, jobs, safefs, worktrees
 from codex_agent.agents.notify import QUEUED_SQL
 from codex_agent.config import read_project_config
 from codex_agent.errors import CodexAgentError, NotFoundError, UsageError
@@ -227,7 +227,7 @@ def _update_attrs(store: Store, job_id: str, **values: Any) -> None:
 
 @contextlib.contextmanager
 def _queue_lock(state_dir: Path) -> Iterator[None]:
-    fd = os.open(state_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = safefs.open_file(state_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT)  # never a link an agent put there
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from codex_agent import agentslog
 from codex_agent.models import Job, JobKind, JobStatus, now_ms
 from tests.helpers import CLI, REPO_ROOT, wait_for
@@ -66,7 +68,7 @@ def test_output_log_replaced_by_a_link_is_not_read(cli: CLI, project: Path, tmp_
     secret.chmod(0o600)
     job = run_job(cli, f"ln -sf {shlex.quote(str(secret))} .codex-agent/jobs/$CODEX_AGENT_JOB_ID/output.log")
     cli.ok("kill", job)  # its dead pane goes: `capture` reads the log file from now on
-    for args in (("output", job), ("output", job, "--raw"), ("capture", job)):
+    for args in (("output", job), ("output", job, "--raw"), ("capture", job), ("watch", job)):
         result = cli.run(*args)
         assert_one_line_refusal(result, 12, "output.log is a symlink")
         assert "secret-hash" not in result.out
@@ -542,3 +544,19 @@ def test_a_link_at_the_exit_records_temp_file_is_not_written_through(cli: CLI, t
     )
     assert done.returncode == 5 and exit_file.read_text() == "5\n"
     assert bashrc.read_text() == "# my shell\n"
+
+
+@pytest.mark.parametrize(
+    "config",
+    [b'projects = "not a table"\n', b"model = 'caf\xe9'\n", b"[projects\n", b'[projects."/x"]\ntrust = 1\n'],
+)
+def test_trust_with_a_config_codex_cannot_use_is_refused(cli: CLI, config: bytes) -> None:
+    path = Path(os.environ["CODEX_HOME"]) / "config.toml"
+    path.write_bytes(config)
+    result = cli.run("start", "hi", "--trust")
+    if config.startswith(b'[projects."/x"]'):
+        assert result.code == 0, result  # a config codex reads: the table is added, and it is trusted
+        assert cli.ok("trust").out.strip().endswith("was already trusted")
+        return
+    assert_one_line_refusal(result, 2, "config.toml")
+    assert path.read_bytes() == config
