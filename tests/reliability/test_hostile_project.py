@@ -337,6 +337,17 @@ def test_terminal_escapes_from_an_agent_never_reach_human_output(cli: CLI, proje
     assert b"\x1b]52;c;" in raw  # --raw keeps the bytes as written
     error = cli.run("status", f"{ESCAPES}")
     assert error.code == 2 and no_terminal_control(error.err)
+    # JSON keeps the text exactly, escaped: no raw control character even in it.
+    for args in (
+        ("status", agent_id, "--json"),
+        ("jobs", "--json"),
+        ("context", "--json"),
+        ("log", "--json"),
+    ):
+        result = cli.ok(*args)
+        assert no_terminal_control(result.out), args
+        json.loads(result.out)
+    assert "\x1b]52;c;" in cli.job(agent_id)["summary"]
 
 
 def test_on_a_terminal_only_colours_are_kept() -> None:
