@@ -16,6 +16,7 @@ from codex_agent.cli.output import envelope as envelope
 from codex_agent.cli.output import print_json as print_json
 from codex_agent.display import TerminalFilter, plain
 from codex_agent.errors import UsageError
+from codex_agent.models import Job
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 DirOption = Annotated[
@@ -67,6 +68,12 @@ def echo(text: str = "") -> None:
 def note(text: str) -> None:
     """Diagnostics for people go to stderr, so stdout stays machine-readable."""
     sys.stderr.write(plain(text) + "\n")
+
+
+def warn_about_log(job: Job) -> None:
+    """A job started without its agents.log entry (the file is a link, read-only, ...): say so, once."""
+    if job.attrs.get("log_warning"):
+        note(f"codex-agent: warning: {job.attrs['log_warning']}")
 
 
 class AgentOutput:

@@ -16,6 +16,7 @@ from codex_agent.cli.common import (
     echo,
     parse_duration_ms,
     print_json,
+    warn_about_log,
     write_agent_output,
 )
 from codex_agent.cli.forwarding import MachineOption, forward
@@ -67,6 +68,7 @@ def exec_start(
         job = jobs.start(
             opened, jobs.StartRequest(prompt="", kind=JobKind.COMMAND, cwd=directory, command=cmd)
         )
+        warn_about_log(job)
         if json_output:
             print_json(execs.started_json(job))
         else:
@@ -106,6 +108,7 @@ def exec_run(
         job = jobs.start(
             project, jobs.StartRequest(prompt="", kind=JobKind.COMMAND, cwd=directory, command=cmd)
         )
+        warn_about_log(job)
         ended = waiting.wait_for_end(project, job.id, timeout_s=timeout_s)
         if ended is None:
             raise WaitTimeoutError(

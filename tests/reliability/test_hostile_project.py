@@ -387,6 +387,26 @@ def test_agents_log_as_a_fifo_a_folder_or_someone_elses_file(cli: CLI, project: 
 
 
 @needs_root
+def test_a_read_only_agents_log_is_said_not_silently_skipped(cli: CLI, project: Path) -> None:
+    """Root writes through mode bits, so the file is made immutable (chattr +i) instead."""
+    log = project / "agents.log"
+    log.write_text("# Agents Log\n")
+    if subprocess.run(["chattr", "+i", str(log)], capture_output=True, check=False).returncode != 0:
+        pytest.skip("chattr +i is not available here")
+    try:
+        started = cli.run("exec", "start", "--cmd", "true")
+        assert started.code == 0 and "warning: no agents.log entry" in started.err, started
+        job = started.out.strip()
+        started = cli.run("start", "hi", "--exec")
+        assert started.code == 0 and "warning: no agents.log entry" in started.err, started
+        assert "permission denied" in started.err or "not permitted" in started.err, started.err
+        cli.ok("wait", job)
+        assert log.read_text() == "# Agents Log\n"
+    finally:
+        subprocess.run(["chattr", "-i", str(log)], check=False)
+
+
+@needs_root
 def test_a_state_directory_of_another_user_is_refused_clearly(cli: CLI, project: Path) -> None:
     run_job(cli, "true")
     os.chown(state(project), 65534, 65534)
