@@ -18,7 +18,7 @@ from codex_agent.cli.common import (
     print_json,
     read_text_argument,
 )
-from codex_agent.display import human_duration, plain
+from codex_agent.display import human_duration, one_line, plain
 from codex_agent.models import now_ms
 
 claims_app = typer.Typer(help="File claims of live jobs (see `start --claim`).")
@@ -43,7 +43,7 @@ def claims_list(ctx: typer.Context, directory: DirOption = None, json_output: Js
     echo(f"{'JOB':<8}  {'STATUS':<11} {'AGE':>7}  PATTERN")
     for claim in live:
         age = human_duration(max(0, now - claim.created_at))
-        echo(f"{claim.job_id:<8}  {claim.job_status:<11} {age:>7}  {claim.pattern}")
+        echo(f"{claim.job_id:<8}  {claim.job_status:<11} {age:>7}  {one_line(claim.pattern, 300)}")
 
 
 @claims_app.command("release")
