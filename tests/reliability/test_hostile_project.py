@@ -607,3 +607,14 @@ def test_newlines_from_an_agent_cannot_add_rows_to_human_output(cli: CLI, projec
     assert not any(line.startswith("  +999") for line in report), report
     context = cli.ok("context").out.split("\n")
     assert not any(line.lstrip().startswith("summary:") for line in context), context
+
+
+def test_a_linked_worktrees_folder_gets_no_checkout(cli: CLI, project: Path, tmp_path: Path) -> None:
+    run_job(cli, "true")  # the state exists
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    (state(project) / "worktrees").symlink_to(other)
+    assert_one_line_refusal(cli.run("start", "--worktree", "--exec", "hi"), 12, "worktrees is a symlink")
+    assert list(other.iterdir()) == []
+    jobs = cli.ok("jobs", "--json", "--all").json()["jobs"]
+    assert len(jobs) == 1  # nothing recorded for the refused start
