@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from codex_agent import agentslog, claims, jobs
+from codex_agent import agentslog, claims, jobs, safefs
 from codex_agent.cli.common import (
+    AgentOutput,
     DirOption,
     JobIdArgument,
     JsonOption,
@@ -74,8 +76,11 @@ def log_show(
         return
     with jobs.opened(directory) as project:
         jobs.reconcile(project, project.store.unfinished_jobs())  # records endings not yet logged
-        text = agentslog.read_text(project.root)
         path = agentslog.log_path(project.root)
+        if tail is None and not json_output:
+            _print_log(path)  # streamed: a huge log costs no memory
+            return
+        text = agentslog.read_text(project.root)
         entries = agentslog.parse(text)
         if tail is not None:
             entries = entries[-tail:]
@@ -89,7 +94,18 @@ def log_show(
         note(f"no agents.log yet at {path}")
         return
     # People read this: an escape sequence an agent put in the file is shown as nothing, never run.
-    sys.stdout.write(plain(text if tail is None else agentslog.tail_text(entries)))
+    sys.stdout.write(plain(agentslog.tail_text(entries)))
+
+
+def _print_log(path: Path) -> None:
+    out = AgentOutput(raw=False, strip=True)  # terminal control removed, as from any agent's text
+    empty = True
+    for chunk in safefs.iter_chunks(path):
+        empty = empty and not chunk
+        out.write_bytes(chunk)
+    out.close()
+    if empty:
+        note(f"no agents.log yet at {path}")
 
 
 @log_app.command("add")
