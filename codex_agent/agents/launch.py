@@ -70,6 +70,13 @@ def _fail(job_dir: Path, message: str) -> int:
     return 125
 
 
+def _read_own(path: Path) -> bytes:
+    """A file `start` wrote, never through a link put in its place (a queued job starts later)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read()
+
+
 def _read_env(fifo: Path) -> dict[str, str]:
     def on_alarm(signum: int, frame: object) -> None:
         raise TimeoutError
@@ -90,7 +97,7 @@ def _read_env(fifo: Path) -> dict[str, str]:
 def main(argv: list[str]) -> int:
     job_dir = Path(argv[1])
     try:
-        spec: dict[str, Any] = json.loads((job_dir / LAUNCH_SPEC).read_text())
+        spec: dict[str, Any] = json.loads(_read_own(job_dir / LAUNCH_SPEC))
         env = _read_env(job_dir / ENV_FIFO)
     except TimeoutError:
         return _fail(job_dir, "the starting codex-agent never handed over its environment")
@@ -104,9 +111,9 @@ def main(argv: list[str]) -> int:
     prompt_path = job_dir / "prompt.txt"
     if prompt_via == "argv":
         # After "--": a prompt that begins with "-" (say "--help") is the prompt, not an option.
-        command += ["--", prompt_path.read_bytes().decode("utf-8", errors="surrogateescape")]
+        command += ["--", _read_own(prompt_path).decode("utf-8", errors="surrogateescape")]
     elif prompt_via == "stdin":
-        fd = os.open(prompt_path, os.O_RDONLY)
+        fd = os.open(prompt_path, os.O_RDONLY | os.O_NOFOLLOW)
         os.dup2(fd, 0)
         os.close(fd)
     # The terminal is tmux's, not the caller's: keep what tmux set for this pane.
