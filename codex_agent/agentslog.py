@@ -8,6 +8,13 @@ SESSION_GAP_S without entries, or when a job names a different orchestrator sess
 
 Every entry is one write(2) to a file opened with O_APPEND, made while holding an exclusive flock on the
 file, so entries from many processes never interleave.
+
+An agent can write into the project, and its words (a summary, a file name) go into entries: every field is
+written on one line (control characters, newlines and backslashes escaped as `\n`, `\x1b`, `\\`; file names
+and claim patterns quoted when they hold more than plain path characters), so no field can start a line, an
+entry or a session. The file is opened without following a symlink and must be a regular file of the user's
+(safefs): a link to ~/.bashrc is refused, never appended to. The parser reads only what the writer writes:
+the known headings, the known fields of each kind, lines split at newlines only.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from codex_agent import safefs
 from codex_agent.git import AGENTS_LOG
 from codex_agent.models import Job, JobKind, iso, now_ms
 from codex_agent.store import Store
@@ -36,9 +44,25 @@ TAIL_BYTES = 16_384
 LINE_LIMIT = 300
 FINDINGS_LIMIT = 15
 NOTE_KINDS = ("synthesis", "note")
-_HEADING = re.compile(r"^### (?P<title>[A-Za-z][\w ]*?)(?:: (?P<job>[0-9a-f]{8}))? - (?P<time>\d\d:\d\d)\s*$")
-_SESSION = re.compile(r"^## Session: (?P<at>\S+)\s*$")
-_FIELD = re.compile(r"^(?P<key>[A-Z][A-Za-z ]{0,30}): ?(?P<value>.*)$")
+JOB_KINDS = ("spawned", "complete")
+_HEADING = re.compile(
+    r"^### (?:(?P<title>Spawned|Complete): (?P<job>[0-9a-f]{8})|(?P<note>Synthesis|Note))"
+    r" - (?P<time>\d\d:\d\d)$"
+)
+_SESSION = re.compile(r"^## Session: (?P<at>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)$")
+_FIELD = re.compile(r"^(?P<key>[A-Z][a-z]*): (?P<value>[^\x00-\x1f\x7f]*)$")
+# The fields each kind of entry has, as the writer below writes them; nothing else is read as a field.
+FIELDS = {
+    "spawned": frozenset(
+        {"type", "prompt", "command", "reasoning", "sandbox", "model", "directory", "claims", "worktree",
+         "after", "retry"}
+    ),
+    "complete": frozenset({"status", "error", "summary", "findings", "files"}),
+}  # fmt: skip
+# What could end a line for some reader (str.splitlines splits at more than newlines), or drive a terminal.
+_UNSAFE = re.compile(r"[\\\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
+_PLAIN_NAME = re.compile(r"[\w./@+=:~%-]+")
+_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def log_path(root: Path) -> Path:
@@ -52,14 +76,44 @@ def _clock(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%H:%M")
 
 
+def escape(text: str) -> str:
+    """`text` with nothing that could end its line: backslashes, control characters and line separators
+    become visible escapes (`\\`, `\n`, `\x1b`, `\u2028`)."""
+
+    def one(match: re.Match[str]) -> str:
+        char = match.group(0)
+        return _ESCAPES.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+
+    return _UNSAFE.sub(one, text)
+
+
+def quote_name(name: str) -> str:
+    """A file name or claim pattern for a list: as is when it is plain path characters, else in double quotes
+    with `"` and everything `escape` escapes escaped (so ", " inside a name cannot split the list)."""
+    if _PLAIN_NAME.fullmatch(name):
+        return name
+    return '"' + escape(name).replace('"', '\\"') + '"'
+
+
+def _names(names: Sequence[str]) -> str:
+    return ", ".join(quote_name(name) for name in names)
+
+
 def _line(text: str | None, limit: int = LINE_LIMIT) -> str:
+    """Free text as one field value: whitespace runs (newlines too) folded, cut to `limit`, then escaped."""
     flat = " ".join((text or "").split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    return escape(flat if len(flat) <= limit else flat[: limit - 1] + "…")
+
+
+def _field(key: str, value: object) -> str:
+    """One `Key: value` line; the value is escaped whatever it is (an option, a path, an agent's words)."""
+    return f"{key}: {escape(str(value))}"
 
 
 def _safe_block(text: str) -> list[str]:
-    """Free text as entry lines: headings inside it are escaped so they cannot end the entry."""
-    lines = [line.rstrip() for line in text.strip().splitlines()]
+    """Free text as entry lines: each line escaped, and headings inside it escaped so they cannot end the
+    entry."""
+    lines = [escape(line.rstrip()) for line in text.strip().split("\n")]
     return ["\\" + line if line.startswith("#") else line for line in lines]
 
 
@@ -67,11 +121,12 @@ def _safe_block(text: str) -> list[str]:
 def _locked(path: Path) -> Iterator[int]:
     """The log opened for appending and locked; reopened if someone replaced the file meanwhile."""
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        # Never through a link (an agent's ln -s ~/.bashrc agents.log), never a FIFO; 0644: it is committed.
+        fd = safefs.open_file(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, mode=0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
-                same = os.fstat(fd).st_ino == os.stat(path).st_ino
+                same = os.fstat(fd).st_ino == os.lstat(path).st_ino
             except FileNotFoundError:
                 same = False
             if same:
@@ -85,14 +140,12 @@ def _session_state(fd: int) -> tuple[int, str | None, str | None]:
     """Size of the log, and the current session's start and orchestrator (from the log's tail)."""
     size = os.fstat(fd).st_size
     tail = os.pread(fd, TAIL_BYTES, max(0, size - TAIL_BYTES)).decode(errors="replace")
-    lines = tail.splitlines()
+    lines = tail.split("\n")
     for index in range(len(lines) - 1, -1, -1):
         match = _SESSION.match(lines[index])
         if match:
             following = lines[index + 1] if index + 1 < len(lines) else ""
-            owner = (
-                following[len("Orchestrator: ") :].strip() if following.startswith("Orchestrator: ") else None
-            )
+            owner = following[len("Orchestrator: ") :] if following.startswith("Orchestrator: ") else None
             return size, match.group("at"), owner
     return size, None, None
 
@@ -114,38 +167,45 @@ def append(
             session_at is None
             or new_day
             or at / 1000 - last_write_s > SESSION_GAP_S
-            or (orchestrator is not None and orchestrator != owner)
+            or (orchestrator is not None and escape(orchestrator) != owner)  # the file holds it escaped
         ):
             heading = f"\n## Session: {iso(at)}\n"
             if orchestrator:
-                heading += f"Orchestrator: {orchestrator}\n"
+                heading += _field("Orchestrator", orchestrator) + "\n"
             parts.append(heading)
         parts.append("\n" + "\n".join(lines) + "\n")
-        data = "".join(parts).encode("utf-8", errors="surrogateescape")
-        written = os.write(fd, data)
-        while written < len(data):  # a short write: the rest, still under the lock
-            written += os.write(fd, data[written:])
+        data = "".join(parts).encode("utf-8", errors="backslashreplace")
+        safefs.write_all(fd, data, path)  # a short write: the rest, still under the lock
 
 
 def spawn_lines(job: Job, *, claims: Sequence[str] = ()) -> list[str]:
-    lines = [f"### Spawned: {job.id} - {_clock(job.created_at)}", f"Type: {job.kind.value}"]
+    lines = [f"### Spawned: {job.id} - {_clock(job.created_at)}", _field("Type", job.kind.value)]
     lines.append(f"{'Command' if job.kind is JobKind.COMMAND else 'Prompt'}: {_line(job.prompt)}")
     if job.kind.is_codex:
-        lines += [f"Reasoning: {job.reasoning}", f"Sandbox: {job.sandbox}", f"Model: {job.model}"]
-    lines.append(f"Directory: {job.cwd}")
+        lines += [
+            _field("Reasoning", job.reasoning),
+            _field("Sandbox", job.sandbox),
+            _field("Model", job.model),
+        ]
+    lines.append(_field("Directory", job.cwd))
     if claims:
-        lines.append(f"Claims: {', '.join(claims)}")
+        lines.append(f"Claims: {_names(claims)}")
     worktree = job.attrs.get("worktree")
     if isinstance(worktree, dict):
-        lines.append(f"Worktree: {worktree.get('branch')} from {str(worktree.get('base', ''))[:12]}")
+        lines.append(
+            _field("Worktree", f"{worktree.get('branch')} from {str(worktree.get('base', ''))[:12]}")
+        )
     if job.attrs.get("after"):
-        lines.append(f"After: {', '.join(job.attrs['after'])}")
+        lines.append(f"After: {_names([str(item) for item in job.attrs['after']])}")
     retry = job.attrs.get("retry")
     if isinstance(retry, dict) and retry.get("attempt", 1) > 1:
         reason = retry.get("reason", "failed")
         lines.append(
-            f"Retry: attempt {retry['attempt']} of {retry.get('max_retries', 0) + 1}, "
-            f"first job {retry.get('first')}, after job {retry.get('previous')} {reason}"
+            _field(
+                "Retry",
+                f"attempt {retry['attempt']} of {retry.get('max_retries', 0) + 1}, "
+                f"first job {retry.get('first')}, after job {retry.get('previous')} {reason}",
+            )
         )
     return lines
 
@@ -156,10 +216,10 @@ def completion_lines(job: Job) -> list[str]:
     if job.exit_code is not None:
         status += f", exit {job.exit_code}"
     status += f", after {_duration(job.elapsed_ms(at))}"
-    lines = [f"### Complete: {job.id} - {_clock(at)}", f"Status: {status}"]
+    lines = [f"### Complete: {job.id} - {_clock(at)}", _field("Status", status)]
     if job.error:
         lines.append(f"Error: {_line(job.error)}")
-    summary = [line for line in _safe_block(job.summary or "") if line.strip()]
+    summary = [line for line in (job.summary or "").strip().split("\n") if line.strip()]
     lines.append(f"Summary: {_line(summary[0]) if summary else '(none)'}")
     if len(summary) > 1:
         lines.append("Findings:")
@@ -169,7 +229,7 @@ def completion_lines(job: Job) -> list[str]:
         if len(summary) > FINDINGS_LIMIT + 1:
             lines.append(f"- … {len(summary) - FINDINGS_LIMIT - 1} more line(s): codex-agent report {job.id}")
     files = job.files_modified or []
-    shown = ", ".join(files[:20]) + (f" and {len(files) - 20} more" if len(files) > 20 else "")
+    shown = _names(files[:20]) + (f" and {len(files) - 20} more" if len(files) > 20 else "")
     lines.append(f"Files: {shown or 'none'}")
     return lines
 
@@ -229,6 +289,9 @@ class Entry:
     findings: list[str] = field(default_factory=list)
     text: list[str] = field(default_factory=list)
     raw: list[str] = field(default_factory=list)
+    # Spawned/Complete only: whether this project's state recorded writing the entry (the `marks` table).
+    # An agent can append to the file directly, in the very format of the writer; this tells those apart.
+    verified: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -239,31 +302,41 @@ class Entry:
             "fields": self.fields,
             "findings": self.findings,
             "text": "\n".join(self.text).strip(),
+            "verified": self.verified,
         }
 
 
-def read_text(root: Path) -> str:
-    try:
-        return log_path(root).read_text(errors="replace")
-    except FileNotFoundError:
-        return ""
+def read_text(root: Path, *, tail_bytes: int | None = None) -> str:
+    """The log's text (its last `tail_bytes` only, when given: from the first whole line in them); empty when
+    there is none. A link, FIFO, folder or someone else's file in its place is refused (safefs)."""
+    path = log_path(root)
+    if tail_bytes is None:
+        data = safefs.read_bytes(path)
+    else:
+        data = safefs.read_tail(path, tail_bytes)
+        if data is not None and len(data) == tail_bytes:
+            data = data[data.find(b"\n") + 1 :]  # the first line may be cut in two
+    return (data or b"").decode("utf-8", errors="replace")
 
 
 def parse(text: str) -> list[Entry]:
+    """The entries, read as the writer writes them: lines end at newlines only; an entry starts at a known
+    heading; only the known fields of its kind are fields; anything else ends no entry and adds no field."""
     entries: list[Entry] = []
     session: str | None = None
     current: Entry | None = None
     in_findings = False
-    for line in text.splitlines():
+    for line in text.split("\n"):
+        line = line.removesuffix("\r")
         session_match = _SESSION.match(line)
         if session_match:
             session, current = session_match.group("at"), None
             continue
         heading = _HEADING.match(line)
         if heading:
-            title = heading.group("title").strip()
+            title = heading.group("title") or heading.group("note")
             current = Entry(
-                kind=title.split()[0].lower(),
+                kind=title.lower(),
                 title=title,
                 job_id=heading.group("job"),
                 time=heading.group("time"),
@@ -275,8 +348,8 @@ def parse(text: str) -> list[Entry]:
             continue
         if current is None:
             continue
-        if line.startswith("## ") or line.startswith("# "):
-            current = None
+        if line.startswith("#"):
+            current = None  # a heading the writer does not write: not part of the entry before it
             continue
         current.raw.append(line)
         if current.kind in NOTE_KINDS:
@@ -287,16 +360,34 @@ def parse(text: str) -> list[Entry]:
             continue
         in_findings = False
         match = _FIELD.match(line)
-        if match:
-            key = match.group("key").strip().lower().replace(" ", "_")
-            if key == "findings" and not match.group("value"):
-                in_findings = True
-            else:
-                current.fields[key] = match.group("value")
+        if match is None:
+            continue
+        key = match.group("key").lower()
+        if key not in FIELDS[current.kind] or key in current.fields:
+            continue  # not a field of this kind, or a second copy: the writer writes each once
+        if key == "findings":
+            in_findings = not match.group("value")
+        else:
+            current.fields[key] = match.group("value")
     for entry in entries:
         while entry.raw and not entry.raw[-1].strip():
             entry.raw.pop()
     return entries
+
+
+def verify(store: Store, entries: Sequence[Entry]) -> None:
+    """Set `verified` on Spawned and Complete entries: True for those codex-agent recorded writing here."""
+    ids = sorted({entry.job_id for entry in entries if entry.kind in JOB_KINDS and entry.job_id})
+    written: set[tuple[str, str]] = set()
+    for start in range(0, len(ids), 500):  # SQLite's limit on parameters
+        part = ids[start : start + 500]
+        rows = store.query(
+            f"SELECT job_id, kind FROM marks WHERE job_id IN ({', '.join('?' * len(part))})", part
+        )
+        written.update((str(job_id), str(kind)) for job_id, kind in rows)
+    for entry in entries:
+        if entry.kind in JOB_KINDS and entry.job_id:
+            entry.verified = (entry.job_id, f"log:{entry.kind}") in written
 
 
 def tail_text(entries: Sequence[Entry]) -> str:

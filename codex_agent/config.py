@@ -63,8 +63,8 @@ def read_project_config(root: Path) -> tuple[dict[str, Any], str | None]:
             continue
         try:
             data: Any = tomllib.loads(path.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise UsageError(f"cannot read {path}: {exc}", "fix the file's TOML syntax") from exc
+        except (OSError, ValueError) as exc:  # unreadable, not UTF-8 (UnicodeDecodeError), not TOML
+            raise UsageError(f"cannot read {path}: {exc}", "make it UTF-8 text in TOML syntax") from exc
         for key in table or ():
             data = data.get(key) if isinstance(data, dict) else None
         if isinstance(data, dict):

@@ -81,6 +81,18 @@ class RemoteError(CodexAgentError):
     code = "remote_error"
 
 
+class DiskFullError(StateError):
+    """A write failed because the disk holding the state or the project is full (a StateError, exit 7)."""
+
+
+class UnsafePathError(CodexAgentError):
+    """A file or folder codex-agent reads or writes is a symlink, not a regular file or folder, not the
+    user's, or a FIFO: something an agent may have planted. Nothing was read or written through it."""
+
+    exit_code = 12
+    code = "unsafe_path"
+
+
 class WaitTimeoutError(CodexAgentError):
     """A wait ended because its deadline passed."""
 
@@ -105,5 +117,6 @@ ALL_ERRORS: tuple[type[CodexAgentError], ...] = (
     StateError,
     AgentError,
     RemoteError,
+    UnsafePathError,
     WaitTimeoutError,
 )

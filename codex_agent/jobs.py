@@ -18,10 +18,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from codex_agent import agentslog, claims, git, procs, worktrees
+from codex_agent import agentslog, claims, git, procs, safefs, worktrees
 from codex_agent.agents import codex
 from codex_agent.agents.launch import ENV_FIFO, LAUNCH_SPEC
-from codex_agent.errors import AgentError, ConflictError, MissingDependencyError, StateError, UsageError
+from codex_agent.errors import (
+    AgentError,
+    CodexAgentError,
+    ConflictError,
+    DiskFullError,
+    MissingDependencyError,
+    StateError,
+    UsageError,
+)
 from codex_agent.models import Job, JobKind, JobStatus, now_ms
 from codex_agent.store import STAGING_DIR_NAME, Store, find_project_root, state_dir_for, write_private_file
 from codex_agent.tmux import INSTALL_HINT as TMUX_INSTALL_HINT
@@ -97,8 +105,9 @@ class LaunchPlan:
     settings: Settings
 
     def to_json(self) -> dict[str, Any]:
+        # A plan shows the whole prompt it would send; records and lists keep a preview of it.
         return {
-            "job": self.job.to_json(),
+            "job": {**self.job.to_json(), "prompt": self.job.prompt},
             "argv": self.argv,
             "prompt_via": self.prompt_via,
             "prompt_bytes": len(self.job.prompt.encode("utf-8", errors="surrogateescape")),
@@ -198,6 +207,7 @@ def start(project: Project, request: StartRequest, *, env: Mapping[str, str] | N
     job_dir = store.job_dir(job.id)
     staging = store.staging_dir(job.id)
     job.attrs.update(
+        prompt_bytes=len(job.prompt.encode("utf-8", errors="surrogateescape")),
         creator_pid=os.getpid(),
         creator_started=procs.start_time(os.getpid()),  # with the pid: tells a reused pid apart
         stall_after_s=job.attrs.get("stall_after_s") or plan.settings.stall_after_s,
@@ -223,8 +233,13 @@ def start(project: Project, request: StartRequest, *, env: Mapping[str, str] | N
         _remove_tree(staging, trash_first=False)
         _remove_tree(job_dir)
         raise
-    with contextlib.suppress(Exception):  # the log is for people: a failure to write it never stops a job
+    try:
         agentslog.record_spawn(store, project.root, job, claims=patterns)
+    except CodexAgentError as exc:
+        # The log is for people: a failure to write it never stops a job, but it is said (start prints it).
+        job.attrs["log_warning"] = f"no agents.log entry: {exc.one_line()}"
+    except Exception:  # as above: a bug here must not stop the job either
+        job.attrs["log_warning"] = "no agents.log entry (internal error)"
     launch(project, job, env=env)
     return job
 
@@ -299,10 +314,10 @@ def _write_job_files(job_dir: Path, job: Job, spec: dict[str, Any]) -> None:
         write_private_file(job_dir / OUTPUT_LOG, b"")  # tmux appends to it; created here to be private
         os.mkfifo(job_dir / ENV_FIFO, 0o600)
     except OSError as exc:
-        full = exc.errno == errno.ENOSPC
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise safefs.disk_full(Path(exc.filename or job_dir), "write the job's files") from exc
         raise StateError(
-            f"could not write the job's files: {exc.strerror or exc}",
-            "the disk is full: free some space and try again" if full else "check the state directory",
+            f"could not write the job's files: {exc.strerror or exc}", "check the state directory"
         ) from exc
 
 
@@ -372,7 +387,11 @@ def reconcile(project: Project, jobs: Sequence[Job]) -> None:
         job.attrs["status_basis"] = "tmux"
         job.attrs.pop("attention", None)
         job.attrs.pop("question", None)
-        if project.store.save_job(job, expected_updated_at=before):
+        try:
+            saved = project.store.save_job(job, expected_updated_at=before)
+        except DiskFullError:
+            continue  # a read still answers on a full disk (the way out needs it); the next one records it
+        if saved:
             project.store.add_event(
                 job.id, "ended", {"status": status.value, "exit_code": None, "error": error}
             )
@@ -488,24 +507,45 @@ def capture(project: Project, job_id: str, *, lines: int, ansi: bool) -> str:
     job = get_job(project, job_id)
     if job.tmux_session in project.tmux.panes():
         return project.tmux.capture(job.tmux_session, lines=lines, ansi=ansi)
-    text = read_output(project, job, ansi=ansi)
+    data = _tail_lines(project, job, lines)
+    if not ansi:
+        data = strip_ansi(data)
+    text = data.decode("utf-8", errors="replace")
     rows = text.rstrip("\n").split("\n")
     return "\n".join(rows[-lines:]) + "\n" if text else ""
 
 
+CAPTURE_TAIL_BYTES = 256 * 1024  # per line asked for, at most: a huge log is never read whole
+
+
+def _tail_lines(project: Project, job: Job, lines: int) -> bytes:
+    """Enough of the end of the output log for its last `lines` lines (bounded: a 1 GB log stays on disk)."""
+    path = project.job_dir(job) / OUTPUT_LOG
+    size = 8192
+    limit = CAPTURE_TAIL_BYTES * max(1, min(lines, 64))
+    while True:
+        data = safefs.read_tail(path, size, under=project.store.state_dir) or b""
+        if data.count(b"\n") > lines or len(data) < size or size >= limit:
+            return data
+        size *= 4
+
+
 def read_output(project: Project, job: Job, *, ansi: bool) -> str:
-    """The job's whole output as written to its pane, kept in the output log."""
-    try:
-        data = (project.job_dir(job) / OUTPUT_LOG).read_bytes()
-    except FileNotFoundError:
-        return ""
+    """The job's whole output as written to its pane, kept in the output log (in memory: small logs only)."""
+    data = b"".join(output_chunks(project, job))
     if not ansi:
         data = strip_ansi(data)
     return data.decode("utf-8", errors="replace")
 
 
-def output(project: Project, job_id: str, *, ansi: bool) -> str:
-    return read_output(project, get_job(project, job_id), ansi=ansi)
+def output_chunks(project: Project, job: Job) -> Iterator[bytes]:
+    """The job's output log in pieces: `output` of a 1 GB log costs a few MB. A link, FIFO or folder put in
+    its place is refused (safefs), never followed."""
+    return safefs.iter_chunks(project.job_dir(job) / OUTPUT_LOG, under=project.store.state_dir)
+
+
+def output(project: Project, job_id: str) -> Iterator[bytes]:
+    return output_chunks(project, get_job(project, job_id))
 
 
 def strip_ansi(data: bytes) -> bytes:
@@ -534,9 +574,15 @@ def kill(project: Project, job_id: str) -> Job:
         ended = waiting.wait_for_end(project, job.id, timeout_s=KILL_GRACE_S)
     except (AgentError, ConflictError):
         ended = None  # no keeper answers: a queued job, or a keeper that died
+    _stop_processes(project, job)  # first: stopping frees space and needs none
     if ended is None:
-        _record_kill(project, job.id)
-    _stop_processes(project, job)
+        try:
+            _record_kill(project, job.id)
+        except DiskFullError as exc:
+            raise DiskFullError(
+                f"job {job.id} was stopped, but not recorded as killed: {exc.message}",
+                "free some space, then run `codex-agent kill` again to record it",
+            ) from exc
     return project.store.get_job(job.id)
 
 
@@ -586,6 +632,11 @@ def _remove_tree(path: Path, *, trash_first: bool = True) -> None:
         path.rename(trash)
     except OSError:
         trash = path
+    if trash.is_symlink() or (trash.exists() and not trash.is_dir()):
+        # Something an agent put in place of a job folder: the link (or file) goes, never what it points at.
+        with contextlib.suppress(OSError):
+            trash.unlink()
+        return
     shutil.rmtree(trash, ignore_errors=True)
 
 

@@ -14,7 +14,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from codex_agent import jobs, waiting
+from codex_agent import jobs, safefs, waiting
 from codex_agent.agents import codex
 from codex_agent.agents.launch import ENV_FIFO, LAUNCH_SPEC, STAMP_FILE
 from codex_agent.errors import (
@@ -277,12 +277,13 @@ def watch(
 
     def read_new() -> str:
         nonlocal offset, held
-        try:
-            with log.open("rb") as handle:
-                handle.seek(offset)
-                data = handle.read()
-        except OSError:
+        try:  # never through a link an agent put in the log's place (safefs refuses it: one line, exit 12)
+            handle = os.fdopen(safefs.open_file(log, os.O_RDONLY, under=project.store.state_dir), "rb")
+        except FileNotFoundError:
             return ""
+        with handle:
+            handle.seek(offset)
+            data = handle.read()
         offset += len(data)
         data = held + data
         held = b""

@@ -69,6 +69,11 @@ def iso(ms: int | None) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
+def prompt_preview(text: str) -> str:
+    """What records and lists keep of a prompt (or command line): its first PROMPT_PREVIEW_CHARS chars."""
+    return text[:PROMPT_PREVIEW_CHARS]
+
+
 def session_name(job_id: str) -> str:
     return f"{SESSION_PREFIX}{job_id}"
 
@@ -143,13 +148,22 @@ class Job:
         end = self.completed_at or (now if now is not None else now_ms())
         return max(0, end - begin)
 
+    @property
+    def prompt_bytes(self) -> int:
+        """The whole prompt's size; the record keeps only its first PROMPT_PREVIEW_CHARS characters."""
+        recorded = self.attrs.get("prompt_bytes")
+        if isinstance(recorded, int):
+            return recorded
+        return len(self.prompt.encode("utf-8", errors="surrogateescape"))
+
     def to_json(self, *, brief: bool = False, now: int | None = None) -> dict[str, Any]:
-        prompt = self.prompt[:PROMPT_PREVIEW_CHARS] if brief else self.prompt
+        # The whole prompt is in the job's folder (prompt.txt): a record of any size stays small.
         return {
             "id": self.id,
             "status": self.status.value,
             "kind": self.kind.value,
-            "prompt": prompt,
+            "prompt": prompt_preview(self.prompt),
+            "prompt_bytes": self.prompt_bytes,
             "model": self.model,
             "reasoning": self.reasoning,
             "sandbox": self.sandbox,

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from codex_agent import claims, jobs, worktrees
-from codex_agent.keeper.record import will_retry
 from codex_agent.config import read_project_config
 from codex_agent.errors import CodexAgentError, UsageError
+from codex_agent.keeper.record import will_retry
 from codex_agent.models import Job
 from codex_agent.store import Store
 

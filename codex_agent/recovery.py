@@ -13,6 +13,7 @@ from codex_agent.models import JSON_VERSION, Job, JobStatus, iso, now_ms
 RECENT_MS = 24 * 3600 * 1000
 RECENT_LIMIT = 8
 LOG_ENTRIES = 8
+LOG_TAIL_BYTES = 4 << 20
 PROMPT_CHARS = 160
 MESSAGE_CHARS = 240
 
@@ -76,7 +77,9 @@ def build(
     counts: dict[str, int] = {}
     for job in every:
         counts[job.status.value] = counts.get(job.status.value, 0) + 1
-    entries = agentslog.parse(agentslog.read_text(project.root))
+    # The log's tail is enough for its latest entries, and keeps `context` small whatever the log's size.
+    entries = agentslog.parse(agentslog.read_text(project.root, tail_bytes=LOG_TAIL_BYTES))
+    agentslog.verify(project.store, entries[-log_entries:])
     return {
         "version": JSON_VERSION,
         "generated_at": iso(now),

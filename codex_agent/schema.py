@@ -50,7 +50,11 @@ class Job(_Shape):
     id: str = Field(pattern="^[0-9a-f]{8}$", description="8 hex characters; any unique prefix is accepted.")
     status: JobStatusName
     kind: JobKindName = Field(description="codex: interactive TUI; codex-exec: one task; command: plain.")
-    prompt: str = Field(description="The task (the command line for kind=command); 100 characters in lists.")
+    prompt: str = Field(
+        description="The task's first 100 characters (the command line for kind=command); the whole of it "
+        "is the job folder's prompt.txt."
+    )
+    prompt_bytes: int = Field(description="The size of the whole prompt (or command line), in UTF-8 bytes.")
     model: str | None
     reasoning: str | None
     sandbox: str | None

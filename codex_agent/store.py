@@ -8,6 +8,7 @@ Layout of a state directory (mode 0700, files 0600):
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import sqlite3
@@ -15,8 +16,18 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from codex_agent.errors import AmbiguousIdError, NotFoundError, StateError, UsageError
-from codex_agent.models import ID_LENGTH, TERMINAL_STATUSES, Job, JobKind, JobStatus, Tokens, now_ms
+from codex_agent import safefs
+from codex_agent.errors import AmbiguousIdError, DiskFullError, NotFoundError, StateError, UsageError
+from codex_agent.models import (
+    ID_LENGTH,
+    TERMINAL_STATUSES,
+    Job,
+    JobKind,
+    JobStatus,
+    Tokens,
+    now_ms,
+    prompt_preview,
+)
 
 STATE_DIR_NAME = ".codex-agent"
 DB_NAME = "state.db"
@@ -264,7 +275,7 @@ def _job_row_values(job: Job) -> tuple[Any, ...]:
         job.id,
         job.kind.value,
         job.status.value,
-        job.prompt,
+        prompt_preview(job.prompt),  # the whole prompt lives in the job's folder (prompt.txt), once
         job.cwd,
         job.model,
         job.reasoning,
@@ -286,33 +297,43 @@ def _job_row_values(job: Job) -> tuple[Any, ...]:
 
 
 @contextlib.contextmanager
-def _state_errors(action: str) -> Iterator[None]:
+def _state_errors(action: str, where: Path | None = None) -> Iterator[None]:
     """Turn SQLite and OS failures into one clear StateError; the transaction has been rolled back."""
     try:
         yield
     except sqlite3.DatabaseError as exc:
         text = str(exc)
+        if "full" in text or getattr(exc, "sqlite_errorcode", None) == 13:  # SQLITE_FULL
+            raise DiskFullError(
+                f"could not {action}: the disk is full (at {where or 'the state directory'})",
+                "free some space there (e.g. `codex-agent delete ID` of a job with a large output); "
+                "reads, kill, delete and clean still work",
+            ) from exc
         if "not a database" in text or "malformed" in text:
             hint = "the state database is damaged: move the state directory aside and start again"
         elif "readonly" in text or "read-only" in text:
             hint = "the state database is read-only: fix the permissions of the state directory"
-        elif "full" in text:
-            hint = "the disk is full: free some space and try again"
         elif "locked" in text:
             hint = "another codex-agent held the database too long: try again"
         else:
             hint = "check the state directory (CODEX_AGENT_STATE_DIR or .codex-agent/)"
         raise StateError(f"could not {action}: {text}", hint) from exc
     except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise safefs.disk_full(
+                Path(exc.filename) if exc.filename else where or Path("."), action
+            ) from exc
         raise StateError(f"could not {action}: {exc.strerror or exc}", "check the state directory") from exc
 
 
 class Store:
     """The state directory of one project. Safe to use from many processes at once."""
 
-    def __init__(self, state_dir: Path, db: sqlite3.Connection | None) -> None:
+    def __init__(self, state_dir: Path, db: sqlite3.Connection | None, *, read_only: bool = False) -> None:
         self.state_dir = state_dir
         self._db = db
+        # Opened read-only because the disk was full (see _open_on_full_disk): writes reopen it first.
+        self._read_only = read_only
 
     # --- opening -----------------------------------------------------------------------------------------
 
@@ -320,10 +341,14 @@ class Store:
     def open(cls, state_dir: Path, *, create: bool) -> Store:
         """Open the state. Without `create`, a project that has no state yet reads as empty."""
         db_path = state_dir / DB_NAME
+        # An agent may have replaced the state directory (or the database) with a link to somewhere else:
+        # SQLite would follow it, and `create` would write a .gitignore and chmod whatever it points at.
+        if safefs.check_dir(state_dir):
+            safefs.check_file(db_path)
         if not db_path.exists():
             if not create:
                 return cls(state_dir, None)
-            with _state_errors("create the state directory"):
+            with _state_errors("create the state directory", state_dir):
                 _make_private_dir(state_dir)
                 _make_private_dir(state_dir / "jobs")
                 # The state is never part of the project's history, nor of a job's changed files.
@@ -336,11 +361,20 @@ class Store:
                 f"the state directory {state_dir} is read-only",
                 "make it writable, or point CODEX_AGENT_STATE_DIR at a writable copy",
             )
-        with _state_errors("open the state database"):
-            db = sqlite3.connect(db_path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            store = cls(state_dir, db)
-            store._migrate()
+        with _state_errors("open the state database", state_dir):
+            try:
+                store = cls(state_dir, _connect(db_path))
+            except sqlite3.OperationalError:
+                if not low_on_space(state_dir):
+                    raise
+                return cls(state_dir, _open_on_full_disk(db_path), read_only=True)
+            try:
+                store._migrate()
+            except sqlite3.OperationalError:
+                store.close()
+                if not low_on_space(state_dir):
+                    raise
+                return cls(state_dir, _open_on_full_disk(db_path), read_only=True)
         return store
 
     def _migrate(self) -> None:
@@ -377,11 +411,31 @@ class Store:
             raise StateError(f"no codex-agent state in {self.state_dir}", "start a job first")
         return self._db
 
+    def _reopen_for_writing(self) -> None:
+        """After a read-only open on a full disk: space may have been freed since (delete, clean free it
+        before they write)."""
+        with _state_errors("write the state database", self.state_dir):
+            db = _connect(self.state_dir / DB_NAME)
+            try:
+                db.execute("PRAGMA journal_mode").fetchone()
+            except BaseException:
+                db.close()
+                if low_on_space(self.state_dir):
+                    raise DiskFullError(
+                        f"could not write the state database: the disk is full (at {self.state_dir})",
+                        "free some space there (`codex-agent delete ID` of a job with a large output)",
+                    ) from None
+                raise
+        self.close()
+        self._db, self._read_only = db, False
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, taken with the write lock up front (BEGIN IMMEDIATE)."""
+        if self._read_only:
+            self._reopen_for_writing()
         db = self._require_db()
-        with _state_errors("write the state database"):
+        with _state_errors("write the state database", self.state_dir):
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
@@ -397,7 +451,7 @@ class Store:
 
     def make_job_dir(self, job_id: str) -> Path:
         path = self.job_dir(job_id)
-        with _state_errors("create the job folder"):
+        with _state_errors("create the job folder", path):
             _make_private_dir(self.state_dir / "jobs")
             _make_private_dir(path)
         return path
@@ -406,7 +460,7 @@ class Store:
         """Where a starting job's folder is written before it moves into jobs/, in the same transaction as
         its record: outside that transaction, jobs/ holds no folder without a record."""
         path = self.state_dir / STAGING_DIR_NAME / job_id
-        with _state_errors("create the job folder"):
+        with _state_errors("create the job folder", path):
             _make_private_dir(self.state_dir / "jobs")
             _make_private_dir(path.parent)
             _make_private_dir(path)
@@ -625,11 +679,35 @@ class Store:
             return [tuple(row) for row in self._db.execute(sql, params)]
 
 
+def _connect(db_path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(db_path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    return db
+
+
+LOW_SPACE_BYTES = 256 * 1024
+
+
+def low_on_space(path: Path) -> bool:
+    try:
+        info = os.statvfs(path)
+    except OSError:
+        return False
+    return info.f_bavail * info.f_frsize < LOW_SPACE_BYTES
+
+
+def _open_on_full_disk(db_path: Path) -> sqlite3.Connection:
+    """The database read as it is on disk, for a disk too full for SQLite to make its -shm file: reads (and
+    so kill, delete and clean) still work. Safe when no other connection is open, which is when the -shm file
+    is missing; with one open, the -shm exists and the normal open above does not fail for lack of space."""
+    db = sqlite3.connect(f"file:{db_path}?mode=ro&immutable=1", uri=True, isolation_level=None)
+    db.execute("PRAGMA user_version").fetchone()
+    return db
+
+
 def _make_private_dir(path: Path) -> None:
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    # mkdir's mode is filtered by the umask; the state must stay private even under umask 000.
-    if path.stat().st_mode & 0o777 != 0o700:
-        path.chmod(0o700)
+    # 0700 even under umask 000; an existing symlink or foreign folder is refused, never chmod-ed.
+    safefs.make_private_dir(path)
 
 
 def write_private_file(path: Path, data: bytes) -> None:

@@ -191,8 +191,12 @@ class Tmux:
         In the same tmux command sequence the pane is told to stay after its process ends (so it stays
         readable) and its output is appended to `log_path`; both happen before tmux reads any output.
         """
-        # pipe-pane only takes a shell command. Its one variable part is our own log path, quoted.
-        pipe = _format_literal(f"exec cat >> {shlex.quote(str(log_path))}", strftime=True)
+        # pipe-pane only takes a shell command. Its one variable part is our own log path, quoted. dd, not
+        # `cat >>`: with nofollow it never appends through a link an agent put in the log's place.
+        pipe = _format_literal(
+            f"exec dd bs=64K oflag=append,nofollow conv=notrunc status=none of={shlex.quote(str(log_path))}",
+            strftime=True,
+        )
         args = [
             "new-session", "-d", "-s", name, "-c", _escape_arg(_format_literal(str(cwd))),
             "-x", str(width), "-y", str(height),

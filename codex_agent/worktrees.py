@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from codex_agent import git
+from codex_agent import git, safefs
 from codex_agent.errors import ConflictError, UsageError
 from codex_agent.models import Job
 
@@ -68,7 +68,8 @@ def resolve_base(root: Path, ref: str | None) -> str:
 
 def create(root: Path, state_dir: Path, job_id: str, base: str) -> Worktree:
     folder = state_dir / WORKTREES_DIR
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # A link an agent put here would have git check the branch out somewhere else: refused instead.
+    safefs.make_private_dir(folder)
     path = folder / job_id
     branch = BRANCH_PREFIX + job_id
     code, out = git.run(root, "worktree", "add", "-q", "-b", branch, str(path), base)

@@ -142,11 +142,13 @@ def test_jobs_json_shape_and_filters(cli: CLI) -> None:
     assert len(cli.ok("jobs", "--json", "--limit", "1").json()["jobs"]) == 1
 
 
-def test_long_prompts_are_cut_in_lists_only(cli: CLI) -> None:
+def test_long_prompts_are_kept_once_in_the_job_folder(cli: CLI, project: Path) -> None:
     job = cli.start("x" * 500)
     listed = cli.ok("jobs", "--json").json()["jobs"][0]
-    assert listed["prompt"] == "x" * 100
-    assert cli.job(job["id"])["prompt"] == "x" * 500
+    assert listed["prompt"] == "x" * 100 and listed["prompt_bytes"] == 500
+    assert cli.job(job["id"])["prompt"] == "x" * 100  # records carry a preview, and its size
+    assert cli.job(job["id"])["prompt_bytes"] == 500
+    assert (project / ".codex-agent" / "jobs" / job["id"] / "prompt.txt").read_text() == "x" * 500
 
 
 def test_ids_accept_unique_prefixes_and_session_names(cli: CLI) -> None:

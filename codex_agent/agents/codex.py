@@ -146,9 +146,10 @@ def blocking_screen(screen: str) -> tuple[str, str] | None:
 def is_trusted(home: Path, directory: Path) -> bool:
     try:
         config = tomllib.loads((home / "config.toml").read_text())
-    except (OSError, tomllib.TOMLDecodeError):
+    except (OSError, ValueError):  # unreadable, not UTF-8, not TOML
         return False
-    entry = (config.get("projects") or {}).get(str(directory)) or {}
+    projects = config.get("projects")
+    entry = projects.get(str(directory)) if isinstance(projects, dict) else None
     return isinstance(entry, dict) and entry.get("trust_level") == "trusted"
 
 
@@ -164,9 +165,12 @@ def trust_directory(home: Path, directory: Path) -> bool:
     path = home / "config.toml"
     try:
         existing = tomllib.loads(path.read_text()) if path.exists() else {}
-    except tomllib.TOMLDecodeError as exc:
+    except (OSError, ValueError) as exc:  # unreadable, not UTF-8, not TOML
         raise UsageError(f"cannot read {path}: {exc}", "fix codex's config.toml first") from exc
-    if str(directory) in (existing.get("projects") or {}):
+    projects = existing.get("projects", {})
+    if not isinstance(projects, dict):
+        raise UsageError(f"{path}: `projects` is not a table", "fix codex's config.toml first")
+    if str(directory) in projects:
         raise UsageError(
             f"{path} already has an entry for {directory} that is not trusted",
             'set trust_level = "trusted" in it by hand',
@@ -178,4 +182,6 @@ def trust_directory(home: Path, directory: Path) -> bool:
         os.write(fd, table.encode())
     finally:
         os.close(fd)
+    if not is_trusted(home, directory):  # never say "trusted" when codex would not read it so
+        raise UsageError(f"{path} does not read as trusting {directory} after the edit", "fix it by hand")
     return True

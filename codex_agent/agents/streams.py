@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from codex_agent import safefs
 from codex_agent.models import iso, now_ms
 
 STREAMS = ("stdout", "stderr")
@@ -133,9 +134,8 @@ def _parse(line: bytes) -> dict[str, Any] | None:
 def read_lines(job_dir: Path, stream: str, *, tail: int | None = None) -> tuple[list[dict[str, Any]], int]:
     """The stream's records (the last `tail` of them) and the file offset just after the last one read."""
     path = stream_file(job_dir, stream)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+    data = safefs.read_bytes(path, under=job_dir.parent)  # never through a link the command put there
+    if data is None:
         return [], 0
     end = data.rfind(b"\n") + 1  # a record still being written is left for later
     records = [rec for rec in (_parse(line) for line in data[:end].splitlines()) if rec is not None]

@@ -60,7 +60,9 @@ def _usage_error_line(exc: Exception, args: list[str]) -> str | None:
 
 
 def _say(line: str) -> None:
-    sys.stderr.write(f"codex-agent: {line}\n")
+    from codex_agent.display import plain  # an error may quote a file name or an agent's words
+
+    sys.stderr.write(f"codex-agent: {plain(line)}\n")
     sys.stderr.flush()
 
 

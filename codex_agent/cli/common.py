@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import codecs
 import re
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated
 
@@ -12,13 +14,24 @@ import typer
 # Re-exported for the command modules; they live in cli.output, which the lean read path shares.
 from codex_agent.cli.output import envelope as envelope
 from codex_agent.cli.output import print_json as print_json
+from codex_agent.display import TerminalFilter, plain
 from codex_agent.errors import UsageError
+from codex_agent.models import Job
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 DirOption = Annotated[
     Path | None,
     typer.Option("--dir", "-d", help="Project directory (default: the current one).", show_default=False),
 ]
+RawOption = Annotated[
+    bool,
+    typer.Option(
+        "--raw",
+        help="The bytes as the job wrote them, terminal escapes included (default: none when stdout is not "
+        "a terminal, colours only on a terminal).",
+    ),
+]
+StripAnsiOption = Annotated[bool, typer.Option("--strip-ansi", help="Remove colours and escapes.")]
 JobIdArgument = Annotated[str, typer.Argument(help="Job id, or a unique prefix of one.", show_default=False)]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
@@ -48,9 +61,52 @@ def read_text_argument(value: str, *, what: str = "prompt") -> str:
 
 
 def echo(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
+    """Human output. Much of it comes from agents and files: terminal control sequences never get through."""
+    sys.stdout.write(plain(text) + "\n")
 
 
 def note(text: str) -> None:
     """Diagnostics for people go to stderr, so stdout stays machine-readable."""
-    sys.stderr.write(text + "\n")
+    sys.stderr.write(plain(text) + "\n")
+
+
+def warn_about_log(job: Job) -> None:
+    """A job started without its agents.log entry (the file is a link, read-only, ...): say so, once."""
+    if job.attrs.get("log_warning"):
+        note(f"codex-agent: warning: {job.attrs['log_warning']}")
+
+
+class AgentOutput:
+    """Writes what a job printed to stdout: the bytes as they are with `raw`; otherwise text with terminal
+    control removed (colours kept on a terminal, unless `strip`), so an agent cannot move the cursor, clear
+    the screen, retitle the window or write the clipboard (OSC 52) of whoever reads it."""
+
+    def __init__(self, *, raw: bool, strip: bool) -> None:
+        self.raw = raw
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._filter = TerminalFilter(keep_sgr=not strip and sys.stdout.isatty())
+
+    def write_bytes(self, data: bytes) -> None:
+        if self.raw:
+            sys.stdout.flush()
+            sys.stdout.buffer.write(data)
+        else:
+            sys.stdout.write(self._filter.feed(self._decoder.decode(data)))
+
+    def write_text(self, text: str) -> None:
+        if self.raw:
+            sys.stdout.write(text)
+        else:
+            sys.stdout.write(self._filter.feed(text))
+
+    def close(self) -> None:
+        if not self.raw:
+            sys.stdout.write(self._filter.feed(self._decoder.decode(b"", final=True)) + self._filter.end())
+        sys.stdout.flush()
+
+
+def write_agent_output(chunks: Iterable[bytes], *, raw: bool, strip: bool) -> None:
+    out = AgentOutput(raw=raw, strip=strip)
+    for chunk in chunks:
+        out.write_bytes(chunk)
+    out.close()

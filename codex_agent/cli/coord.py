@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from codex_agent import agentslog, claims, jobs
+from codex_agent import agentslog, claims, jobs, safefs
 from codex_agent.cli.common import (
+    AgentOutput,
     DirOption,
     JobIdArgument,
     JsonOption,
@@ -18,7 +20,7 @@ from codex_agent.cli.common import (
     print_json,
     read_text_argument,
 )
-from codex_agent.display import human_duration
+from codex_agent.display import human_duration, one_line, plain
 from codex_agent.models import now_ms
 
 claims_app = typer.Typer(help="File claims of live jobs (see `start --claim`).")
@@ -43,7 +45,7 @@ def claims_list(ctx: typer.Context, directory: DirOption = None, json_output: Js
     echo(f"{'JOB':<8}  {'STATUS':<11} {'AGE':>7}  PATTERN")
     for claim in live:
         age = human_duration(max(0, now - claim.created_at))
-        echo(f"{claim.job_id:<8}  {claim.job_status:<11} {age:>7}  {claim.pattern}")
+        echo(f"{claim.job_id:<8}  {claim.job_status:<11} {age:>7}  {one_line(claim.pattern, 300)}")
 
 
 @claims_app.command("release")
@@ -74,11 +76,15 @@ def log_show(
         return
     with jobs.opened(directory) as project:
         jobs.reconcile(project, project.store.unfinished_jobs())  # records endings not yet logged
-        text = agentslog.read_text(project.root)
         path = agentslog.log_path(project.root)
-    entries = agentslog.parse(text)
-    if tail is not None:
-        entries = entries[-tail:]
+        if tail is None and not json_output:
+            _print_log(path)  # streamed: a huge log costs no memory
+            return
+        text = agentslog.read_text(project.root)
+        entries = agentslog.parse(text)
+        if tail is not None:
+            entries = entries[-tail:]
+        agentslog.verify(project.store, entries)
     if json_output:
         data = envelope("entries", [entry.to_json() for entry in entries])
         data["path"] = str(path)
@@ -87,7 +93,19 @@ def log_show(
     if not text:
         note(f"no agents.log yet at {path}")
         return
-    sys.stdout.write(text if tail is None else agentslog.tail_text(entries))
+    # People read this: an escape sequence an agent put in the file is shown as nothing, never run.
+    sys.stdout.write(plain(agentslog.tail_text(entries)))
+
+
+def _print_log(path: Path) -> None:
+    out = AgentOutput(raw=False, strip=True)  # terminal control removed, as from any agent's text
+    empty = True
+    for chunk in safefs.iter_chunks(path):
+        empty = empty and not chunk
+        out.write_bytes(chunk)
+    out.close()
+    if empty:
+        note(f"no agents.log yet at {path}")
 
 
 @log_app.command("add")

@@ -10,7 +10,15 @@ from typing import Annotated
 import typer
 
 from codex_agent import execs, jobs, waiting
-from codex_agent.cli.common import DirOption, JsonOption, echo, parse_duration_ms, print_json
+from codex_agent.cli.common import (
+    DirOption,
+    JsonOption,
+    echo,
+    parse_duration_ms,
+    print_json,
+    warn_about_log,
+    write_agent_output,
+)
 from codex_agent.cli.forwarding import MachineOption, forward
 from codex_agent.errors import UsageError, WaitTimeoutError
 from codex_agent.models import JobKind
@@ -60,6 +68,7 @@ def exec_start(
         job = jobs.start(
             opened, jobs.StartRequest(prompt="", kind=JobKind.COMMAND, cwd=directory, command=cmd)
         )
+        warn_about_log(job)
         if json_output:
             print_json(execs.started_json(job))
         else:
@@ -99,6 +108,7 @@ def exec_run(
         job = jobs.start(
             project, jobs.StartRequest(prompt="", kind=JobKind.COMMAND, cwd=directory, command=cmd)
         )
+        warn_about_log(job)
         ended = waiting.wait_for_end(project, job.id, timeout_s=timeout_s)
         if ended is None:
             raise WaitTimeoutError(
@@ -106,11 +116,11 @@ def exec_run(
                 f"its output: codex-agent output {job.id}",
             )
         job = ended
-        text = jobs.read_output(project, job, ansi=False)
         if json_output:
+            text = jobs.read_output(project, job, ansi=False)
             print_json({**execs.result_json(project, job), "output": text})
         else:
-            sys.stdout.write(text)
+            write_agent_output(jobs.output_chunks(project, job), raw=False, strip=True)
     raise typer.Exit(job.exit_code if job.exit_code is not None else 1)
 
 

@@ -9,7 +9,18 @@ from typing import Annotated
 import typer
 
 from codex_agent import jobs
-from codex_agent.cli.common import DirOption, JobIdArgument, JsonOption, echo, envelope, print_json
+from codex_agent.cli.common import (
+    AgentOutput,
+    DirOption,
+    JobIdArgument,
+    JsonOption,
+    RawOption,
+    StripAnsiOption,
+    echo,
+    envelope,
+    print_json,
+    write_agent_output,
+)
 from codex_agent.cli.forwarding import MachineOption, forward
 from codex_agent.cli.render import job_details, jobs_table
 from codex_agent.errors import UsageError
@@ -98,7 +109,8 @@ def register(app: typer.Typer) -> None:
     def capture(
         job_id: JobIdArgument,
         lines: Annotated[int, typer.Argument(min=1, help="How many lines.")] = 50,
-        strip_ansi: Annotated[bool, typer.Option("--strip-ansi", help="Remove colours and escapes.")] = False,
+        strip_ansi: StripAnsiOption = False,
+        raw: RawOption = False,
         directory: DirOption = None,
         machine: MachineOption = None,
     ) -> None:
@@ -106,20 +118,24 @@ def register(app: typer.Typer) -> None:
         if machine:
             forward(machine)
         with jobs.opened(directory) as project:
-            sys.stdout.write(jobs.capture(project, job_id, lines=lines, ansi=not strip_ansi))
+            text = jobs.capture(project, job_id, lines=lines, ansi=raw or not strip_ansi)
+        out = AgentOutput(raw=raw, strip=strip_ansi)
+        out.write_text(text)
+        out.close()
 
     @app.command()
     def output(
         job_id: JobIdArgument,
-        strip_ansi: Annotated[bool, typer.Option("--strip-ansi", help="Remove colours and escapes.")] = False,
+        strip_ansi: StripAnsiOption = False,
+        raw: RawOption = False,
         directory: DirOption = None,
         machine: MachineOption = None,
     ) -> None:
-        """Print everything a job has written, also after it ended."""
+        """Print everything a job has written, also after it ended (streamed: any size)."""
         if machine:
             forward(machine)
         with jobs.opened(directory) as project:
-            sys.stdout.write(jobs.output(project, job_id, ansi=not strip_ansi))
+            write_agent_output(jobs.output(project, job_id), raw=raw, strip=strip_ansi)
 
     @app.command()
     def attach(job_id: JobIdArgument, directory: DirOption = None) -> None:

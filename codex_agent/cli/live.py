@@ -10,9 +10,12 @@ import typer
 
 from codex_agent import jobs, live
 from codex_agent.cli.common import (
+    AgentOutput,
     DirOption,
     JobIdArgument,
     JsonOption,
+    RawOption,
+    StripAnsiOption,
     echo,
     envelope,
     note,
@@ -117,7 +120,8 @@ def register(app: typer.Typer) -> None:
     def watch(
         job_id: JobIdArgument,
         until: UntilOption = None,
-        strip_ansi: Annotated[bool, typer.Option("--strip-ansi", help="Remove colours and escapes.")] = False,
+        strip_ansi: StripAnsiOption = False,
+        raw: RawOption = False,
         new_only: Annotated[
             bool, typer.Option("--new", help="Only output written from now on (default: from the start).")
         ] = False,
@@ -132,20 +136,22 @@ def register(app: typer.Typer) -> None:
             forward(machine)
         chosen = _until(until, live.Until.DONE)
         last: Job | None = None
+        out = AgentOutput(raw=raw, strip=strip_ansi)
         with jobs.opened(directory) as project:
             for event in live.watch(
-                project, job_id, until=chosen, ansi=not strip_ansi, from_start=not new_only
+                project, job_id, until=chosen, ansi=raw or not strip_ansi, from_start=not new_only
             ):
                 if json_output:
                     sys.stdout.write(json.dumps(event.to_json(), ensure_ascii=False) + "\n")
                     sys.stdout.flush()
                 elif event.kind == "output":
-                    sys.stdout.write(event.data)
+                    out.write_text(event.data)
                     sys.stdout.flush()
                 elif event.job is not None:
                     note(f"codex-agent: {_status_line(event.job)}")
                 if event.job is not None:
                     last = event.job
+        out.close()
         raise typer.Exit(live.outcome_exit_code([last]) if last else 0)
 
     @app.command()

@@ -8,9 +8,14 @@ from typing import Any
 
 from codex_agent.models import JSON_VERSION, iso, now_ms
 
+# json.dumps escapes C0 controls but, with ensure_ascii=False, leaves DEL, the C1 controls (U+009B is a CSI
+# for some terminals) and the Unicode line separators as they are: JSON printed to a terminal, or pasted into
+# JavaScript, would carry them raw. Escaped, the JSON means the same.
+_JSON_ESCAPES = {code: f"\\u{code:04x}" for code in (*range(0x7F, 0xA0), 0x2028, 0x2029)}
+
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False).translate(_JSON_ESCAPES) + "\n")
 
 
 def envelope(key: str, value: Any) -> dict[str, Any]:

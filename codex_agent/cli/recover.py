@@ -102,6 +102,8 @@ def _log_line(entry: dict[str, Any]) -> str:
         what = f"Complete {entry['job_id']}  {fields.get('status', '')} — {fields.get('summary', '')}"
     else:
         what = f"{kind.capitalize()}  {entry['text']}"
+    if entry.get("verified") is False:
+        what = f"[not written by codex-agent here] {what}"
     return f"  {entry['time']} {one_line(what, WIDTH - 8)}"
 
 
@@ -121,7 +123,7 @@ def render_context(data: dict[str, Any]) -> None:
         echo("")
         echo(f"LIVE CLAIMS ({len(data['claims'])})")
         for claim in data["claims"]:
-            echo(f"  {claim['job_id']}  {claim['pattern']}")
+            echo(f"  {claim['job_id']}  {one_line(claim['pattern'], WIDTH - 12)}")
     log = data["log"]
     echo("")
     if log["entries"]:
@@ -147,9 +149,9 @@ def render_report(data: dict[str, Any]) -> None:
         used = f", {tokens['context_used_pct']}% of the context window" if tokens["context_used_pct"] else ""
         echo(f"tokens:   {tokens['input']} in, {tokens['output']} out{used}")
     if data["worktree"]:
-        echo(f"worktree: {data['worktree']['path']}  (branch {data['worktree']['branch']})")
+        echo(one_line(f"worktree: {data['worktree']['path']}  (branch {data['worktree']['branch']})", 400))
     if data["claims"]:
-        echo(f"claims:   {', '.join(data['claims'])}")
+        echo(f"claims:   {one_line(', '.join(data['claims']), 400)}")
     if data["retry"]:
         retry = data["retry"]
         line = f"attempt:  {retry.get('attempt', 1)} of {int(retry.get('max_retries', 0)) + 1}"
@@ -171,7 +173,7 @@ def render_report(data: dict[str, Any]) -> None:
         for stat in files:
             added = "bin" if stat["added"] is None else f"+{stat['added']}"
             deleted = "" if stat["deleted"] is None else f"-{stat['deleted']}"
-            echo(f"  {added:>7} {deleted:>6}  {stat['path']}  ({stat['change']})")
+            echo(f"  {added:>7} {deleted:>6}  {one_line(stat['path'], WIDTH)}  ({stat['change']})")
         totals = data["totals"]
         if totals and files:
             echo(f"  {totals['files']} file(s), +{totals['added']} -{totals['deleted']}")

@@ -45,7 +45,9 @@ def job_details(job: Job, tmux: Tmux) -> None:
     ]
     for label, value in rows:
         if value:
-            echo(f"{label + ':':<11}{value}")
+            # One line per row whatever the value holds: a newline in an error or a file name cannot add a
+            # row of its own (say, a forged "summary:").
+            echo(f"{label + ':':<11}{one_line(value, 2000)}")
 
 
 def _tokens_detail(job: Job) -> str | None:

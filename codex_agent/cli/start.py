@@ -10,7 +10,7 @@ import typer
 from codex_agent import jobs, queue
 from codex_agent.agents import codex
 from codex_agent.cli import prompt_opts
-from codex_agent.cli.common import DirOption, JsonOption, echo, parse_duration_ms, print_json
+from codex_agent.cli.common import DirOption, JsonOption, echo, parse_duration_ms, print_json, warn_about_log
 from codex_agent.cli.forwarding import MachineOption, forward, forward_in_project
 from codex_agent.cli.render import job_queued, job_started
 from codex_agent.errors import UsageError
@@ -246,6 +246,7 @@ def register(app: typer.Typer) -> None:
                 ref=ref,
             )
             job = queue.submit(project, request, coordination)
+            warn_about_log(job)
             if json_output:
                 print_json(job.to_json())
             elif job.status is JobStatus.PENDING:

@@ -46,7 +46,7 @@ from codex_agent.dashboard.fleet import (
     status_text,
     watch_changes,
 )
-from codex_agent.display import human_duration, one_line
+from codex_agent.display import human_duration, one_line, plain
 from codex_agent.errors import CodexAgentError
 from codex_agent.models import Job, JobKind, JobStatus, now_ms
 from codex_agent.tmux import Tmux
@@ -199,8 +199,9 @@ class JobScreen(Screen[None]):
         message.stop()
         report, _, output = message.text.partition("\n\x00")
         self.output_text = output
-        self.query_one("#report", Static).update(Text(report))
-        self.query_one("#output", Static).update(Text(output.rstrip("\n") or "(no output yet)"))
+        # Agents' text, shown as text: no escape sequence reaches the terminal through Textual either.
+        self.query_one("#report", Static).update(Text(plain(report)))
+        self.query_one("#output", Static).update(Text(plain(output.rstrip("\n")) or "(no output yet)"))
         self.query_one("#body", VerticalScroll).scroll_end(animate=False)
 
     def action_close(self) -> None:

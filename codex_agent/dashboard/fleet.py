@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codex_agent import claims, jobs
+from codex_agent import claims, jobs, safefs
 from codex_agent.agents import codex
 from codex_agent.agents.launch import STAMP_FILE
 from codex_agent.display import SYMBOLS, human_duration, one_line, tokens_text
@@ -120,13 +120,8 @@ class Snapshot:
 
 def last_output_line(job_dir: Path, job: Job, limit: int = 300) -> str:
     """The last meaningful line the job wrote (its output log's tail), else its summary."""
-    try:
-        with (job_dir / jobs.OUTPUT_LOG).open("rb") as handle:
-            size = handle.seek(0, 2)
-            handle.seek(max(0, size - TAIL_BYTES))
-            tail = jobs.strip_ansi(handle.read()).decode("utf-8", errors="replace")
-    except OSError:
-        tail = ""
+    data = safefs.read_quietly(job_dir / jobs.OUTPUT_LOG, limit=TAIL_BYTES, tail=True) or b""
+    tail = jobs.strip_ansi(data).decode("utf-8", errors="replace")
     for line in reversed(tail.splitlines()):
         text = line.strip()
         if not text or any(marker in text for marker in _CHROME):

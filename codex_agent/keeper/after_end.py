@@ -9,7 +9,7 @@ from typing import Any
 
 from codex_agent.errors import CodexAgentError
 from codex_agent.keeper.record import Recorder, will_retry
-from codex_agent.models import Job, JobKind, JobStatus
+from codex_agent.models import Job, JobKind
 
 RETRY_OUTPUT_LINES = 20
 

@@ -102,9 +102,8 @@ def _run_codex(recorder: Recorder, spec: dict[str, Any], env: dict[str, str]) ->
 
 def _run_command(recorder: Recorder, spec: dict[str, Any], env: dict[str, str]) -> Ending:
     from codex_agent.agents.streams import relay
-    from codex_agent.keeper.control import serve_kill_requests
-
     from codex_agent.keeper.command_watch import CommandWatch
+    from codex_agent.keeper.control import serve_kill_requests
 
     killed = threading.Event()
     serve_kill_requests(recorder.job_dir, killed)
@@ -134,10 +133,9 @@ def _give_up(recorder: Recorder, message: str) -> int:
 
 
 def _finish(recorder: Recorder, ending: Ending, env: dict[str, str] | None) -> int:
-    from codex_agent.keeper.after_end import after_end
-
     from codex_agent.agents import codex
     from codex_agent.agents.launch import socket_path
+    from codex_agent.keeper.after_end import after_end
     from codex_agent.keeper.control import control_path
 
     for socket in (control_path(recorder.job_dir), socket_path(recorder.job_dir, codex.APP_SOCKET)):

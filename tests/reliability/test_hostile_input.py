@@ -107,7 +107,7 @@ def test_hostile_prompts_arrive_byte_exact(kind: str, cli: CLI, project: Path, c
         data = text.encode()
         args = ["start", "-", "--json"] + (["--exec"] if kind == "codex-exec" else [])
         job = cli.ok(*args, input=data).json()
-        assert job["prompt"] == text
+        assert job["prompt"] == text[:100] and job["prompt_bytes"] == len(data)  # the file has it all
         assert (project / ".codex-agent" / "jobs" / job["id"] / "prompt.txt").read_bytes() == data
         wanted = ["idle"] if kind == "codex" else ["completed", "failed"]
         done = cli.wait_status(job["id"], wanted, timeout=30)
@@ -151,7 +151,7 @@ def test_one_megabyte_prompt_arrives_byte_exact(kind: str, cli: CLI) -> None:
     wanted = ["idle"] if kind == "codex" else ["completed"]
     done = cli.wait_status(job["id"], wanted, timeout=90)
     assert f"sha256={sha(data)}]" in done["summary"], done["summary"][:200]
-    assert done["prompt"] == text
+    assert done["prompt"] == text[:100] and done["prompt_bytes"] == len(data)
 
 
 # --- messages through the delivery primitive -------------------------------------------------------------
