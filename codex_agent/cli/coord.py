@@ -21,8 +21,14 @@ from codex_agent.cli.common import (
 from codex_agent.display import human_duration
 from codex_agent.models import now_ms
 
-claims_app = typer.Typer(help="File claims of live jobs (see `start --claim`).")
-log_app = typer.Typer(help="The project's agents.log: spawns, completions, and orchestrator notes.")
+claims_app = typer.Typer(
+    help="File claims of live jobs (see `start --claim`).", rich_markup_mode=None, add_completion=False
+)
+log_app = typer.Typer(
+    help="The project's agents.log: spawns, completions, and orchestrator notes.",
+    rich_markup_mode=None,
+    add_completion=False,
+)
 
 
 @claims_app.callback(invoke_without_command=True)
@@ -101,8 +107,3 @@ def log_add(
     with jobs.opened(directory) as project:
         agentslog.add_note(project.root, body, kind=kind)
         echo(f"added a {kind} entry to {agentslog.log_path(project.root)}")
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(claims_app, name="claims")
-    app.add_typer(log_app, name="log")

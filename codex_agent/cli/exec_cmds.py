@@ -16,7 +16,10 @@ from codex_agent.errors import UsageError, WaitTimeoutError
 from codex_agent.models import JobKind
 
 app = typer.Typer(
-    help="Run plain commands (builds, tests) in supervised tmux sessions.", no_args_is_help=True
+    help="Run plain commands (builds, tests) in supervised tmux sessions.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    add_completion=False,
 )
 
 CommandOption = Annotated[

@@ -18,7 +18,12 @@ from codex_agent.models import JobStatus, now_ms
 from codex_agent.remote import forward as remote
 from codex_agent.remote import machines as registry
 
-app = typer.Typer(help="Remote machines reached over SSH: register, check, make ready.", no_args_is_help=True)
+app = typer.Typer(
+    help="Remote machines reached over SSH: register, check, make ready.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    add_completion=False,
+)
 NameArgument = Annotated[str, typer.Argument(help="The machine's name.", show_default=False)]
 
 
@@ -191,7 +196,7 @@ def export_job(job_id: JobIdArgument, directory: DirOption = None) -> None:
 # --- jobs --machine all ------------------------------------------------------------------------------------
 
 
-def _jobs_everywhere(ctx: Any) -> int:
+def jobs_everywhere(ctx: Any) -> int:
     argv, _ = forwarding.context_argv(ctx)
     if "--json" not in argv:
         argv.insert(1, "--json")
@@ -264,27 +269,18 @@ def _table(rows: list[dict[str, Any]]) -> None:
         )
 
 
-forwarding.ALL_HANDLERS[("jobs",)] = _jobs_everywhere
-
-
-def register(root: typer.Typer) -> None:
-    root.add_typer(app, name="machine")
-
-    @root.command()
-    def pull(
-        job_id: JobIdArgument,
-        machine: MachineOption = None,
-        directory: DirOption = None,
-        json_output: JsonOption = False,
-    ) -> None:
-        """Bring a remote job's changes (commits and uncommitted work) into branch codex-agent/MACHINE/ID."""
-        if not machine or machine in ("all", "auto"):
-            raise UsageError(
-                "pull needs --machine NAME", "a local job's changes are already in your checkout"
-            )
-        result = remote.pull_job(registry.get(machine), job_id, directory or Path.cwd())
-        if json_output:
-            print_json(result)
-        else:
-            commit = result["commit"][:12]
-            echo(f"pulled job {result['job_id']} from {machine} into branch {result['branch']} ({commit})")
+def pull(
+    job_id: JobIdArgument,
+    machine: MachineOption = None,
+    directory: DirOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Bring a remote job's changes (commits and uncommitted work) into branch codex-agent/MACHINE/ID."""
+    if not machine or machine in ("all", "auto"):
+        raise UsageError("pull needs --machine NAME", "a local job's changes are already in your checkout")
+    result = remote.pull_job(registry.get(machine), job_id, directory or Path.cwd())
+    if json_output:
+        print_json(result)
+    else:
+        commit = result["commit"][:12]
+        echo(f"pulled job {result['job_id']} from {machine} into branch {result['branch']} ({commit})")
