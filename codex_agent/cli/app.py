@@ -39,10 +39,17 @@ def _completion(name: str) -> Any:
             return value
         from typer import completion
 
-        completion.completion_init()
+        _typer_shells()
         return getattr(completion, name)(ctx, param, value)
 
     return callback
+
+
+def _typer_shells() -> None:
+    """Register typer's shell-completion classes with click, as typer does before it completes or installs."""
+    from typer._completion_classes import completion_init
+
+    completion_init()
 
 
 def _root_options() -> list[click.Parameter]:
@@ -111,11 +118,12 @@ class LazyGroup(click.Group):
         return (name if command else None), command, args[1:]
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        """The command list from the registry's help lines, cut to the width as click cuts them."""
-        from click.utils import make_default_short_help
-
+        """The command list from the registry's help lines, cut to the width as click cuts a command's."""
         width = formatter.width - 6 - max(len(name) for name in COMMANDS)
-        rows = [(name, make_default_short_help(line, width)) for name, (_, line) in COMMANDS.items()]
+        rows = [
+            (name, click.Command(name, help=line).get_short_help_str(width))
+            for name, (_, line) in COMMANDS.items()
+        ]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
@@ -126,7 +134,7 @@ class LazyGroup(click.Group):
             return
         from typer import completion
 
-        completion.completion_init()
+        _typer_shells()
         sys.exit(completion.shell_complete(self, ctx_args, prog_name, variable, instruction))
 
     def run(self, args: list[str]) -> int:
