@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from bench.commands import commands
 from bench.measure import (
     CLK_TCK,
     Memory,
@@ -597,6 +598,7 @@ def instructions(env: BenchEnv, settings: Settings) -> list[Row]:
 
 SCENARIOS: dict[str, Callable[[BenchEnv, Settings], list[Row]]] = {
     "floor": baseline,
+    "commands": commands,
     "reads": reads,
     "start": start,
     "wait": wait,
