@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from codex_agent import jobs
 from codex_agent.cli.common import DirOption, JobIdArgument, JsonOption, echo, parse_duration_ms, print_json
 from codex_agent.cli.forwarding import MachineOption, forward
 
@@ -18,6 +17,8 @@ def kill(
     machine: MachineOption = None,
 ) -> None:
     """Stop a job and its tmux session (recorded as killed)."""
+    from codex_agent import jobs
+
     if machine:
         forward(machine)
     with jobs.opened(directory) as project:
@@ -34,6 +35,8 @@ def delete(
     directory: DirOption = None,
 ) -> None:
     """Delete a job's record, output and session."""
+    from codex_agent import jobs
+
     with jobs.opened(directory) as project:
         job = jobs.delete(project, job_id, force=force)
         echo(f"deleted job {job.id}")
@@ -47,6 +50,8 @@ def clean(
     json_output: JsonOption = False,
 ) -> None:
     """Remove old ended jobs and this project's orphaned codex-agent sessions."""
+    from codex_agent import jobs
+
     cutoff = parse_duration_ms(older_than, default_unit="d")
     with jobs.opened(directory) as project:
         report = jobs.clean(project, older_than_ms=cutoff)

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from codex_agent import agentslog, claims, jobs
 from codex_agent.cli.common import (
     DirOption,
     JobIdArgument,
@@ -34,6 +33,8 @@ log_app = typer.Typer(
 @claims_app.callback(invoke_without_command=True)
 def claims_list(ctx: typer.Context, directory: DirOption = None, json_output: JsonOption = False) -> None:
     """List the live claims: which job means to write which files."""
+    from codex_agent import claims, jobs
+
     if ctx.invoked_subcommand:
         return
     with jobs.opened(directory) as project:
@@ -57,6 +58,8 @@ def claims_release(
     job_id: JobIdArgument, directory: DirOption = None, json_output: JsonOption = False
 ) -> None:
     """Release a job's claims now (the job keeps running)."""
+    from codex_agent import claims, jobs
+
     with jobs.opened(directory) as project:
         job = project.store.find_job(job_id)
         count = claims.release(project.store, job.id)
@@ -76,6 +79,8 @@ def log_show(
     json_output: JsonOption = False,
 ) -> None:
     """Print agents.log (from the project root), or its last N entries."""
+    from codex_agent import agentslog, jobs
+
     if ctx.invoked_subcommand:
         return
     with jobs.opened(directory) as project:
@@ -103,6 +108,8 @@ def log_add(
     directory: DirOption = None,
 ) -> None:
     """Append an orchestrator entry (a synthesis of findings, or a note) to agents.log."""
+    from codex_agent import agentslog, jobs
+
     body = read_text_argument(text, what="entry")
     with jobs.opened(directory) as project:
         agentslog.add_note(project.root, body, kind=kind)

@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from codex_agent import execs, jobs, waiting
 from codex_agent.cli.common import DirOption, JsonOption, echo, parse_duration_ms, print_json
 from codex_agent.cli.forwarding import MachineOption, forward
 from codex_agent.errors import UsageError, WaitTimeoutError
@@ -52,6 +51,8 @@ def exec_start(
     ] = "HEAD",
 ) -> None:
     """Start a command in the background; prints its exec_id."""
+    from codex_agent import execs, jobs
+
     if project is not None:
         if not machine or machine == "all":
             raise UsageError("--project works with --machine", "locally, run in the project with --dir")
@@ -95,6 +96,8 @@ def exec_run(
     machine: MachineOption = None,
 ) -> None:
     """Run a command, wait for it, print its output and exit with its exit code."""
+    from codex_agent import execs, jobs, waiting
+
     if machine:
         forward(machine)
     timeout_s = parse_duration_ms(timeout) / 1000 if timeout else None
@@ -126,6 +129,8 @@ def exec_result(
     machine: MachineOption = None,
 ) -> None:
     """Is the command running or finished, and with which exit code."""
+    from codex_agent import execs, jobs
+
     if machine:
         forward(machine)
     with jobs.opened(directory) as project:
@@ -151,6 +156,8 @@ def exec_logs(
     machine: MachineOption = None,
 ) -> None:
     """Print one output stream as JSON lines: {"stream", "time", "text"}."""
+    from codex_agent import execs, jobs
+
     if machine:
         forward(machine)
     with jobs.opened(directory) as project:

@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from codex_agent import jobs
 from codex_agent.cli.common import DirOption, JobIdArgument, JsonOption, echo, envelope, print_json
 from codex_agent.cli.forwarding import MachineOption, forward
 from codex_agent.cli.render import job_details, jobs_table
@@ -33,6 +32,8 @@ def status(
     machine: MachineOption = None,
 ) -> None:
     """Show one job: status, timings, tokens, files, summary."""
+    from codex_agent import jobs
+
     if machine:
         forward(machine)
     with jobs.opened(directory) as project:
@@ -56,6 +57,8 @@ def list_jobs(
     machine: MachineOption = None,
 ) -> None:
     """List jobs, newest first. With --machine all: every machine's jobs (and this one's)."""
+    from codex_agent import jobs
+
     if machine:
         forward(machine)
     statuses = _statuses(status_filter)
@@ -70,6 +73,8 @@ def list_jobs(
 
 def sessions(directory: DirOption = None, json_output: JsonOption = False) -> None:
     """List live codex-agent tmux sessions and the job each belongs to."""
+    from codex_agent import jobs
+
     with jobs.opened(directory) as project:
         jobs.reconcile(project, project.store.unfinished_jobs())
         panes = project.tmux.panes()
@@ -101,6 +106,8 @@ def capture(
     machine: MachineOption = None,
 ) -> None:
     """Print the last N lines of a job's screen, scrollback included."""
+    from codex_agent import jobs
+
     if machine:
         forward(machine)
     with jobs.opened(directory) as project:
@@ -114,6 +121,8 @@ def output(
     machine: MachineOption = None,
 ) -> None:
     """Print everything a job has written, also after it ended."""
+    from codex_agent import jobs
+
     if machine:
         forward(machine)
     with jobs.opened(directory) as project:
@@ -122,6 +131,8 @@ def output(
 
 def attach(job_id: JobIdArgument, directory: DirOption = None) -> None:
     """Attach to a job's tmux session (with a terminal), else print the command to do so."""
+    from codex_agent import jobs
+
     with jobs.opened(directory) as project:
         job = jobs.get_job(project, job_id)
         argv = project.tmux.attach_argv(job.tmux_session)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from codex_agent import jobs, live
 from codex_agent.cli.common import (
     DirOption,
     JobIdArgument,
@@ -24,6 +23,9 @@ from codex_agent.cli.forwarding import MachineOption, forward
 from codex_agent.display import one_line
 from codex_agent.errors import UsageError, WaitTimeoutError
 from codex_agent.models import Job
+
+if TYPE_CHECKING:
+    from codex_agent import live
 
 TimeoutOption = Annotated[
     str | None,
@@ -41,6 +43,8 @@ UntilOption = Annotated[
 
 
 def _until(value: str | None, default: live.Until) -> live.Until:
+    from codex_agent import live
+
     if value is None:
         return default
     choices = (live.Until.DONE, live.Until.IDLE, live.Until.ATTENTION)
@@ -88,6 +92,8 @@ def send(
     machine: MachineOption = None,
 ) -> None:
     """Send a message to a live TUI agent and confirm it took it (exit 8 if not), or press a key."""
+    from codex_agent import jobs, live
+
     if machine:
         forward(machine, local_text=("message",))
     if (message is None) == (key is None):
@@ -124,6 +130,8 @@ def watch(
     machine: MachineOption = None,
 ) -> None:
     """Follow a job's output as it is written; exit when it ends (0 ok, 10 failed, 11 needs attention)."""
+    from codex_agent import jobs, live
+
     if machine:
         forward(machine)
     chosen = _until(until, live.Until.DONE)
@@ -157,6 +165,8 @@ def wait(
     Exits 0 (ended well or idle), 10 (a job failed, was killed or lost), 11 (a job needs attention:
     needs_input or stalled), 124 (timed out).
     """
+    from codex_agent import jobs, live
+
     if machine:
         forward(machine)
     chosen = _until(until, live.Until.PERSON)
@@ -188,6 +198,8 @@ def resume(
     json_output: JsonOption = False,
 ) -> None:
     """Continue an ended codex TUI job's thread in a new tmux session (same job id, new attempt)."""
+    from codex_agent import jobs, live
+
     text = read_text_argument(message, what="message") if message is not None else None
     with jobs.opened(directory) as project:
         job, delivery = live.resume(project, job_id, text)

@@ -8,14 +8,12 @@ from typing import Annotated, Any
 
 import typer
 
-from codex_agent import jobs
 from codex_agent.cli import forwarding
 from codex_agent.cli.common import DirOption, JobIdArgument, JsonOption, echo, envelope, note, print_json
 from codex_agent.cli.forwarding import MachineOption
 from codex_agent.display import human_duration, one_line
 from codex_agent.errors import CodexAgentError, UsageError
 from codex_agent.models import JobStatus, now_ms
-from codex_agent.remote import forward as remote
 from codex_agent.remote import machines as registry
 
 app = typer.Typer(
@@ -172,6 +170,7 @@ def receive_project(
     name: str, commit: Annotated[str, typer.Option("--commit")], json_output: JsonOption = False
 ) -> None:
     """(Host side of `exec start --project`.) Read a git bundle on stdin; check COMMIT out in ./NAME."""
+    from codex_agent import jobs
     from codex_agent.remote import projects
 
     with jobs.opened() as project:
@@ -185,6 +184,7 @@ def receive_project(
 @app.command("export-job", hidden=True)
 def export_job(job_id: JobIdArgument, directory: DirOption = None) -> None:
     """(Host side of `pull`.) Write a git bundle of the job's changes to stdout."""
+    from codex_agent import jobs
     from codex_agent.remote import projects
 
     with jobs.opened(directory) as project:
@@ -197,6 +197,9 @@ def export_job(job_id: JobIdArgument, directory: DirOption = None) -> None:
 
 
 def jobs_everywhere(ctx: Any) -> int:
+    from codex_agent import jobs
+    from codex_agent.remote import forward as remote
+
     argv, _ = forwarding.context_argv(ctx)
     if "--json" not in argv:
         argv.insert(1, "--json")
@@ -278,6 +281,8 @@ def pull(
     """Bring a remote job's changes (commits and uncommitted work) into branch codex-agent/MACHINE/ID."""
     if not machine or machine in ("all", "auto"):
         raise UsageError("pull needs --machine NAME", "a local job's changes are already in your checkout")
+    from codex_agent.remote import forward as remote
+
     result = remote.pull_job(registry.get(machine), job_id, directory or Path.cwd())
     if json_output:
         print_json(result)

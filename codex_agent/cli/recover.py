@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from codex_agent import jobs, recovery, reports
 from codex_agent.cli.common import DirOption, JobIdArgument, JsonOption, echo, print_json
 from codex_agent.cli.forwarding import MachineOption, forward
 from codex_agent.display import SYMBOLS, human_duration, one_line
@@ -17,6 +16,8 @@ def context(
     directory: DirOption = None, json_output: JsonOption = False, machine: MachineOption = None
 ) -> None:
     """One screen to resume from: jobs by state, claims, and the latest agents.log entries."""
+    from codex_agent import jobs, recovery
+
     if machine:
         forward(machine)
     with jobs.opened(directory) as project:
@@ -34,6 +35,8 @@ def report(
     machine: MachineOption = None,
 ) -> None:
     """A job's outcome: status, duration, tokens, files changed with line counts, errors, summary."""
+    from codex_agent import jobs, reports
+
     if machine:
         forward(machine)
     with jobs.opened(directory) as project:
@@ -102,6 +105,8 @@ def _log_line(entry: dict[str, Any]) -> str:
 
 
 def render_context(data: dict[str, Any]) -> None:
+    from codex_agent import recovery
+
     echo(f"codex-agent context: {data['project']}  ({data['generated_at']})")
     echo(_counts_line(data))
     for key, title, _statuses in recovery.GROUPS:
