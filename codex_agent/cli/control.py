@@ -17,10 +17,10 @@ def kill(
     machine: MachineOption = None,
 ) -> None:
     """Stop a job and its tmux session (recorded as killed)."""
-    from codex_agent import jobs
-
     if machine:
         forward(machine)
+    from codex_agent import jobs
+
     with jobs.opened(directory) as project:
         job = jobs.kill(project, job_id)
         if json_output:

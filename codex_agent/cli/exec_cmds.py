@@ -51,8 +51,6 @@ def exec_start(
     ] = "HEAD",
 ) -> None:
     """Start a command in the background; prints its exec_id."""
-    from codex_agent import execs, jobs
-
     if project is not None:
         if not machine or machine == "all":
             raise UsageError("--project works with --machine", "locally, run in the project with --dir")
@@ -60,6 +58,8 @@ def exec_start(
         return
     if machine:
         forward(machine)
+    from codex_agent import execs, jobs
+
     with jobs.opened(directory) as opened:
         job = jobs.start(
             opened, jobs.StartRequest(prompt="", kind=JobKind.COMMAND, cwd=directory, command=cmd)
@@ -96,10 +96,10 @@ def exec_run(
     machine: MachineOption = None,
 ) -> None:
     """Run a command, wait for it, print its output and exit with its exit code."""
-    from codex_agent import execs, jobs, waiting
-
     if machine:
         forward(machine)
+    from codex_agent import execs, jobs, waiting
+
     timeout_s = parse_duration_ms(timeout) / 1000 if timeout else None
     with jobs.opened(directory) as project:
         job = jobs.start(
@@ -129,10 +129,10 @@ def exec_result(
     machine: MachineOption = None,
 ) -> None:
     """Is the command running or finished, and with which exit code."""
-    from codex_agent import execs, jobs
-
     if machine:
         forward(machine)
+    from codex_agent import execs, jobs
+
     with jobs.opened(directory) as project:
         job = execs.find_exec(project, exec_id)
         data = execs.result_json(project, job, tail=execs.DEFAULT_TAIL if tail is None else tail)
@@ -156,10 +156,10 @@ def exec_logs(
     machine: MachineOption = None,
 ) -> None:
     """Print one output stream as JSON lines: {"stream", "time", "text"}."""
-    from codex_agent import execs, jobs
-
     if machine:
         forward(machine)
+    from codex_agent import execs, jobs
+
     with jobs.opened(directory) as project:
         for record in execs.logs(project, exec_id, stream, tail=tail, follow=follow):
             sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")

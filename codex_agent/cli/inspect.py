@@ -32,10 +32,10 @@ def status(
     machine: MachineOption = None,
 ) -> None:
     """Show one job: status, timings, tokens, files, summary."""
-    from codex_agent import jobs
-
     if machine:
         forward(machine)
+    from codex_agent import jobs
+
     with jobs.opened(directory) as project:
         job = jobs.get_job(project, job_id)
         if json_output:
@@ -57,10 +57,10 @@ def list_jobs(
     machine: MachineOption = None,
 ) -> None:
     """List jobs, newest first. With --machine all: every machine's jobs (and this one's)."""
-    from codex_agent import jobs
-
     if machine:
         forward(machine)
+    from codex_agent import jobs
+
     statuses = _statuses(status_filter)
     with jobs.opened(directory) as project:
         found = jobs.list_jobs(project, limit=None if show_all else limit, statuses=statuses)
@@ -106,10 +106,10 @@ def capture(
     machine: MachineOption = None,
 ) -> None:
     """Print the last N lines of a job's screen, scrollback included."""
-    from codex_agent import jobs
-
     if machine:
         forward(machine)
+    from codex_agent import jobs
+
     with jobs.opened(directory) as project:
         sys.stdout.write(jobs.capture(project, job_id, lines=lines, ansi=not strip_ansi))
 
@@ -121,10 +121,10 @@ def output(
     machine: MachineOption = None,
 ) -> None:
     """Print everything a job has written, also after it ended."""
-    from codex_agent import jobs
-
     if machine:
         forward(machine)
+    from codex_agent import jobs
+
     with jobs.opened(directory) as project:
         sys.stdout.write(jobs.output(project, job_id, ansi=not strip_ansi))
 

@@ -92,10 +92,10 @@ def send(
     machine: MachineOption = None,
 ) -> None:
     """Send a message to a live TUI agent and confirm it took it (exit 8 if not), or press a key."""
-    from codex_agent import jobs, live
-
     if machine:
         forward(machine, local_text=("message",))
+    from codex_agent import jobs, live
+
     if (message is None) == (key is None):
         raise UsageError("give either a MESSAGE or --key KEY", "see `codex-agent send --help`")
     with jobs.opened(directory) as project:
@@ -130,10 +130,10 @@ def watch(
     machine: MachineOption = None,
 ) -> None:
     """Follow a job's output as it is written; exit when it ends (0 ok, 10 failed, 11 needs attention)."""
-    from codex_agent import jobs, live
-
     if machine:
         forward(machine)
+    from codex_agent import jobs, live
+
     chosen = _until(until, live.Until.DONE)
     last: Job | None = None
     with jobs.opened(directory) as project:
@@ -165,10 +165,10 @@ def wait(
     Exits 0 (ended well or idle), 10 (a job failed, was killed or lost), 11 (a job needs attention:
     needs_input or stalled), 124 (timed out).
     """
-    from codex_agent import jobs, live
-
     if machine:
         forward(machine)
+    from codex_agent import jobs, live
+
     chosen = _until(until, live.Until.PERSON)
     seconds = _seconds(timeout)
     with jobs.opened(directory) as project:

@@ -16,10 +16,10 @@ def context(
     directory: DirOption = None, json_output: JsonOption = False, machine: MachineOption = None
 ) -> None:
     """One screen to resume from: jobs by state, claims, and the latest agents.log entries."""
-    from codex_agent import jobs, recovery
-
     if machine:
         forward(machine)
+    from codex_agent import jobs, recovery
+
     with jobs.opened(directory) as project:
         data = recovery.build(project)
     if json_output:
@@ -35,10 +35,10 @@ def report(
     machine: MachineOption = None,
 ) -> None:
     """A job's outcome: status, duration, tokens, files changed with line counts, errors, summary."""
-    from codex_agent import jobs, reports
-
     if machine:
         forward(machine)
+    from codex_agent import jobs, reports
+
     with jobs.opened(directory) as project:
         data = reports.build(project, job_id)
     if json_output:

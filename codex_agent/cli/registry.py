@@ -41,7 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "map": (
         "codex_agent.cli.map_cmd:write_map",
         "Write docs/CODEBASE_MAP.md for the directory (run it at the repository root): files, entry "
-        "points, tests, and how modules depend on each other.",
+        "points, tests and imports, read from the code itself.",
     ),
     "config": (
         "codex_agent.cli.config_cmd:show_config",
