@@ -5,7 +5,8 @@ command invoked, and `codex-agent --help` lists these names and lines without im
 A target is "module:attribute": a function (typer builds it into one command) or a `typer.Typer` (a group
 with subcommands). The help line is the first sentence of the command's own help; a test keeps them equal.
 
-To add a command: write its module under codex_agent/cli/ and add one line here.
+To add a command: write its function (or typer group) in a module under codex_agent/cli/ and add one line
+here, a case in bench/commands.py (tests/test_bench.py asks for one), then `python scripts/gen_cli_docs.py`.
 """
 
 from __future__ import annotations
