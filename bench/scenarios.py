@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from bench.commands import commands
 from bench.measure import (
     CLK_TCK,
     Memory,
@@ -414,11 +415,12 @@ def _live_job_costs(env: BenchEnv, project: Project) -> tuple[dict[str, LiveJobC
         job_id = session.removeprefix("codex-agent-")
         if job_id not in project.live or job_id not in cats:
             continue
-        if table.get(pane_pid, (0, ""))[1] != "sh":
-            continue  # still the launcher: it has not handed over to the recording `sh` yet
-        costs[job_id] = LiveJobCost(
-            memory_of(pane_pid), memory_of(cats[job_id]), [pane_pid, *descendants(pane_pid, table)]
-        )
+        below = descendants(pane_pid, table)
+        if table.get(pane_pid, (0, ""))[1] != "sh" and not any(table[pid][1] == "sleep" for pid in below):
+            # Still the launcher: it has neither handed over to the recording `sh` (agents) nor started the
+            # command under its stdout/stderr relay (plain commands, whose launcher stays as the relay).
+            continue
+        costs[job_id] = LiveJobCost(memory_of(pane_pid), memory_of(cats[job_id]), [pane_pid, *below])
         ours += [pane_pid, cats[job_id]]
     return costs, ours
 
@@ -448,7 +450,9 @@ def concurrent(env: BenchEnv, settings: Settings) -> list[Row]:
     for label in ("PSS", "USS", "RSS"):
         values = Stats([getattr(cost.wrapper + cost.log_cat, label.lower()) / MIB for cost in costs.values()])
         target = Target(4.0, "< 4 MiB") if label == "PSS" else None
-        note = "wrapper `sh` + pipe-pane `cat`"
+        note = (
+            "the pane's first process (for these plain commands the launcher's stdout/stderr relay) + `cat`"
+        )
         if label == "PSS":
             note += f"; plus {per_session / MIB:.2f} MiB of tmux server PSS per session"
             values = Stats([value + per_session / MIB for value in values.samples])
@@ -469,7 +473,7 @@ def concurrent(env: BenchEnv, settings: Settings) -> list[Row]:
             "Python processes left in job panes",
             "",
             float(len(python_left)),
-            note="the launcher execs `sh`",
+            note="agents: the launcher execs `sh`; a plain command keeps it as its stdout/stderr relay",
         )
     )
 
@@ -597,6 +601,7 @@ def instructions(env: BenchEnv, settings: Settings) -> list[Row]:
 
 SCENARIOS: dict[str, Callable[[BenchEnv, Settings], list[Row]]] = {
     "floor": baseline,
+    "commands": commands,
     "reads": reads,
     "start": start,
     "wait": wait,

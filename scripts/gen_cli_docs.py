@@ -42,15 +42,16 @@ prints the script instead, to install it yourself, e.g.
 
 
 def commands(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
-    """Every command and group, depth first, in the order `--help` lists them."""
+    """Every command and group, depth first, in the order `--help` lists them.
+
+    Through click's own interface (list_commands, get_command): the root group builds its commands lazily.
+    """
     yield path, command
-    subcommands = getattr(command, "commands", None)
-    if subcommands is None:
+    if not hasattr(command, "list_commands"):
         return
-    names = command.list_commands(None) if hasattr(command, "list_commands") else list(subcommands)
-    for name in names:
-        sub = subcommands[name]
-        if getattr(sub, "hidden", False):
+    for name in command.list_commands(None):
+        sub = command.get_command(None, name)
+        if sub is None or getattr(sub, "hidden", False):
             continue
         yield from commands(sub, (*path, name))
 

@@ -57,3 +57,25 @@ def test_the_state_builder_and_a_read_measurement(tmp_path: Path) -> None:
     text = doc.read_text()
     assert "by hand" in text and "also by hand" in text and "\nold\n" not in text
     assert "| jobs --json (N=6 K=0) |" in text
+
+
+def test_every_command_of_the_cli_has_a_start_up_measurement() -> None:
+    from bench.commands import CASES
+    from codex_agent.cli.app import click_command
+
+    def paths(command: object, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+        found = [path]
+        list_commands = getattr(command, "list_commands", None)
+        if list_commands is None:
+            return found
+        for name in list_commands(None):
+            sub = command.get_command(None, name)  # type: ignore[attr-defined]
+            if sub is not None and not sub.hidden:
+                found += paths(sub, (*path, name))
+        return found
+
+    in_cli = set(paths(click_command()))
+    measured = set(CASES)
+    assert in_cli - measured == set(), "add a case for each new command to bench/commands.py"
+    assert measured - in_cli == set(), "bench/commands.py measures commands the CLI no longer has"
+    assert all(CASES[path] for path in CASES)

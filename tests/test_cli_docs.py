@@ -39,8 +39,11 @@ def test_every_command_has_a_section() -> None:
 
     text = (REPO_ROOT / "docs" / "cli.md").read_text()
     root = click_command()
-    for name, command in root.commands.items():
-        if command.hidden:  # internal entry points (e.g. the far end of `--machine`) are not documented
+    for name in root.list_commands(None):
+        command = root.get_command(None, name)
+        if (
+            command is None or command.hidden
+        ):  # internal entry points (the far end of `--machine`) are not documented
             continue
         assert f"## codex-agent {name}\n" in text
         for sub, sub_command in getattr(command, "commands", {}).items():

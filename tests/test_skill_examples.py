@@ -94,11 +94,11 @@ def missing_parts(argv: list[str]) -> list[str]:
     """The subcommands and options in argv that this build's command tree does not have."""
     from codex_agent.cli.app import click_command
 
-    command: Any = click_command()  # typer's own click: groups are told apart by their `commands`
+    command: Any = click_command()  # click groups, the root lazily built: told apart by `get_command`
     path: list[str] = []
     rest = list(argv)
-    while getattr(command, "commands", None) is not None and rest and not rest[0].startswith("-"):
-        sub = command.commands.get(rest[0])
+    while hasattr(command, "get_command") and rest and not rest[0].startswith("-"):
+        sub = command.get_command(None, rest[0])
         if sub is None:
             return [f"command `{' '.join([*path, rest[0]])}`"]
         path.append(rest.pop(0))

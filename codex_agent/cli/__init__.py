@@ -26,8 +26,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             return fast
         from codex_agent.cli.app import click_command
 
-        result = click_command().main(args=args, prog_name="codex-agent", standalone_mode=False)
-        return result if isinstance(result, int) else 0
+        return click_command().run(args)
     except CodexAgentError as exc:
         _say(exc.one_line())
         return exc.exit_code

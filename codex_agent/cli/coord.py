@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from codex_agent import agentslog, claims, jobs, safefs
 from codex_agent.cli.common import (
     AgentOutput,
     DirOption,
@@ -23,13 +22,21 @@ from codex_agent.cli.common import (
 from codex_agent.display import human_duration, one_line, plain
 from codex_agent.models import now_ms
 
-claims_app = typer.Typer(help="File claims of live jobs (see `start --claim`).")
-log_app = typer.Typer(help="The project's agents.log: spawns, completions, and orchestrator notes.")
+claims_app = typer.Typer(
+    help="File claims of live jobs (see `start --claim`).", rich_markup_mode=None, add_completion=False
+)
+log_app = typer.Typer(
+    help="The project's agents.log: spawns, completions, and orchestrator notes.",
+    rich_markup_mode=None,
+    add_completion=False,
+)
 
 
 @claims_app.callback(invoke_without_command=True)
 def claims_list(ctx: typer.Context, directory: DirOption = None, json_output: JsonOption = False) -> None:
     """List the live claims: which job means to write which files."""
+    from codex_agent import claims, jobs
+
     if ctx.invoked_subcommand:
         return
     with jobs.opened(directory) as project:
@@ -53,6 +60,8 @@ def claims_release(
     job_id: JobIdArgument, directory: DirOption = None, json_output: JsonOption = False
 ) -> None:
     """Release a job's claims now (the job keeps running)."""
+    from codex_agent import claims, jobs
+
     with jobs.opened(directory) as project:
         job = project.store.find_job(job_id)
         count = claims.release(project.store, job.id)
@@ -72,6 +81,8 @@ def log_show(
     json_output: JsonOption = False,
 ) -> None:
     """Print agents.log (from the project root), or its last N entries."""
+    from codex_agent import agentslog, jobs
+
     if ctx.invoked_subcommand:
         return
     with jobs.opened(directory) as project:
@@ -98,6 +109,8 @@ def log_show(
 
 
 def _print_log(path: Path) -> None:
+    from codex_agent import safefs
+
     out = AgentOutput(raw=False, strip=True)  # terminal control removed, as from any agent's text
     empty = True
     for chunk in safefs.iter_chunks(path):
@@ -115,12 +128,9 @@ def log_add(
     directory: DirOption = None,
 ) -> None:
     """Append an orchestrator entry (a synthesis of findings, or a note) to agents.log."""
+    from codex_agent import agentslog, jobs
+
     body = read_text_argument(text, what="entry")
     with jobs.opened(directory) as project:
         agentslog.add_note(project.root, body, kind=kind)
         echo(f"added a {kind} entry to {agentslog.log_path(project.root)}")
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(claims_app, name="claims")
-    app.add_typer(log_app, name="log")

@@ -15,61 +15,57 @@ from codex_agent.errors import UsageError
 from codex_agent.store import Store, find_project_root, state_dir_for
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("events")
-    def events_command(
-        directory: DirOption = None,
-        json_output: Annotated[
-            bool, typer.Option("--json", help="One JSON object a line (see docs/json.md).")
-        ] = False,
-        follow: Annotated[
-            bool,
-            typer.Option(
-                "--follow", "-f", help="Keep printing new events; never ends while the project exists."
-            ),
-        ] = False,
-        since: Annotated[
-            str | None,
-            typer.Option(
-                "--since",
-                help="Only events after this cursor: a seq printed earlier, or `now` for new ones only.",
-                show_default=False,
-            ),
-        ] = None,
-        job: Annotated[
-            list[str] | None, typer.Option("--job", help="Only this job's events (repeatable).")
-        ] = None,
-        kind: Annotated[
-            list[str] | None,
-            typer.Option("--kind", help=f"Only this kind (repeatable): {', '.join(events.PUBLIC_KINDS)}."),
-        ] = None,
-    ) -> None:
-        """Job transitions: started, turn_completed, needs_input, turn_failed, stalled, ended.
+def events_command(
+    directory: DirOption = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="One JSON object a line (see docs/json.md).")
+    ] = False,
+    follow: Annotated[
+        bool,
+        typer.Option("--follow", "-f", help="Keep printing new events; never ends while the project exists."),
+    ] = False,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Only events after this cursor: a seq printed earlier, or `now` for new ones only.",
+            show_default=False,
+        ),
+    ] = None,
+    job: Annotated[
+        list[str] | None, typer.Option("--job", help="Only this job's events (repeatable).")
+    ] = None,
+    kind: Annotated[
+        list[str] | None,
+        typer.Option("--kind", help=f"Only this kind (repeatable): {', '.join(events.PUBLIC_KINDS)}."),
+    ] = None,
+) -> None:
+    """Job transitions: started, turn_completed, needs_input, turn_failed, stalled, ended.
 
-        Each line names the job and the command to run next. Restart with `--since SEQ` (the last seq
-        printed) to lose and repeat nothing."""
-        start = (directory or Path.cwd()).resolve()
-        if not start.is_dir():
-            raise UsageError(f"not a directory: {start}", "pass an existing directory with --dir")
-        project_dir = find_project_root(start)
-        state_dir = state_dir_for(start)
-        kinds = events.parse_kinds(kind or [])
-        store = Store.open(state_dir, create=False)
-        try:
-            job_ids = [store.resolve_id(text) for text in job or []]
-            after = events.parse_since(since, store)
-            emit = _emit_json if json_output else _emit_lines
-            if not follow:
-                found = False
-                for batch, _cursor in events.batches(store, after, job_ids, kinds):
-                    found = found or bool(batch)
-                    emit(batch)
-                if not found:
-                    note("no events" + (" after that cursor" if after else " yet"))
-                return
-        finally:
-            store.close()
-        events.follow(state_dir, project_dir, after, job_ids, kinds, emit)
+    Each line names the job and the command to run next. Restart with `--since SEQ` (the last seq
+    printed) to lose and repeat nothing."""
+    start = (directory or Path.cwd()).resolve()
+    if not start.is_dir():
+        raise UsageError(f"not a directory: {start}", "pass an existing directory with --dir")
+    project_dir = find_project_root(start)
+    state_dir = state_dir_for(start)
+    kinds = events.parse_kinds(kind or [])
+    store = Store.open(state_dir, create=False)
+    try:
+        job_ids = [store.resolve_id(text) for text in job or []]
+        after = events.parse_since(since, store)
+        emit = _emit_json if json_output else _emit_lines
+        if not follow:
+            found = False
+            for batch, _cursor in events.batches(store, after, job_ids, kinds):
+                found = found or bool(batch)
+                emit(batch)
+            if not found:
+                note("no events" + (" after that cursor" if after else " yet"))
+            return
+    finally:
+        store.close()
+    events.follow(state_dir, project_dir, after, job_ids, kinds, emit)
 
 
 def _emit_json(batch: list[events.Event]) -> None:

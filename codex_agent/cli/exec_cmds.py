@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from codex_agent import execs, jobs, waiting
 from codex_agent.cli.common import (
     DirOption,
     JsonOption,
@@ -24,7 +23,10 @@ from codex_agent.errors import UsageError, WaitTimeoutError
 from codex_agent.models import JobKind
 
 app = typer.Typer(
-    help="Run plain commands (builds, tests) in supervised tmux sessions.", no_args_is_help=True
+    help="Run plain commands (builds, tests) in supervised tmux sessions.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    add_completion=False,
 )
 
 CommandOption = Annotated[
@@ -64,6 +66,8 @@ def exec_start(
         return
     if machine:
         forward(machine)
+    from codex_agent import execs, jobs
+
     with jobs.opened(directory) as opened:
         job = jobs.start(
             opened, jobs.StartRequest(prompt="", kind=JobKind.COMMAND, cwd=directory, command=cmd)
@@ -103,6 +107,8 @@ def exec_run(
     """Run a command, wait for it, print its output and exit with its exit code."""
     if machine:
         forward(machine)
+    from codex_agent import execs, jobs, waiting
+
     timeout_s = parse_duration_ms(timeout) / 1000 if timeout else None
     with jobs.opened(directory) as project:
         job = jobs.start(
@@ -135,6 +141,8 @@ def exec_result(
     """Is the command running or finished, and with which exit code."""
     if machine:
         forward(machine)
+    from codex_agent import execs, jobs
+
     with jobs.opened(directory) as project:
         job = execs.find_exec(project, exec_id)
         data = execs.result_json(project, job, tail=execs.DEFAULT_TAIL if tail is None else tail)
@@ -160,6 +168,8 @@ def exec_logs(
     """Print one output stream as JSON lines: {"stream", "time", "text"}."""
     if machine:
         forward(machine)
+    from codex_agent import execs, jobs
+
     with jobs.opened(directory) as project:
         for record in execs.logs(project, exec_id, stream, tail=tail, follow=follow):
             sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")

@@ -25,8 +25,6 @@ import typer
 
 from codex_agent.cli.common import parse_duration_ms, read_text_argument
 from codex_agent.errors import UsageError
-from codex_agent.remote import forward as remote
-from codex_agent.remote import machines
 
 MachineOption = Annotated[
     str | None,
@@ -117,13 +115,28 @@ def _deadline(ctx: Any) -> float | None:
     return None
 
 
-# Handlers for `--machine all`, by command path (e.g. jobs). Each gets the context and returns an exit code.
-ALL_HANDLERS: dict[tuple[str, ...], Callable[[Any], int]] = {}
+# Handlers for `--machine all`, by command path, as "module:function": each gets the context and returns an
+# exit code. Named, not imported, so that a command without --machine loads none of the remote code.
+ALL_HANDLERS: dict[tuple[str, ...], str] = {("jobs",): "codex_agent.cli.machine:jobs_everywhere"}
+
+
+def _all_handler(path: tuple[str, ...]) -> Callable[[Any], int] | None:
+    import importlib
+
+    target = ALL_HANDLERS.get(path)
+    if target is None:
+        return None
+    module, _, name = target.partition(":")
+    handler: Callable[[Any], int] = getattr(importlib.import_module(module), name)
+    return handler
 
 
 def forward_in_project(machine: str, project: Path, ref: str | None) -> NoReturn:
     """Make `project` present on `machine` at `ref` (default HEAD), as `exec start --project` does, then run
     the current command there with `--dir` set to the host's copy; exit with its status."""
+    from codex_agent.remote import forward as remote
+    from codex_agent.remote import machines
+
     if machine == "all":
         raise UsageError("--project needs one machine (or auto), not all")
     if machine == "auto":
@@ -145,10 +158,13 @@ def forward_in_project(machine: str, project: Path, ref: str | None) -> NoReturn
 
 def forward(machine: str, *, local_text: Sequence[str] = ("prompt",)) -> NoReturn:
     """Run the current command on `machine` instead of here, and exit with its status."""
+    from codex_agent.remote import forward as remote
+    from codex_agent.remote import machines
+
     ctx = current_context()
     path = command_path(ctx)
     if machine == "all":
-        handler = ALL_HANDLERS.get(path)
+        handler = _all_handler(path)
         if handler is None:
             raise UsageError(f"--machine all works with `jobs`, not `{' '.join(path)}`", "name one machine")
         raise typer.Exit(handler(ctx))

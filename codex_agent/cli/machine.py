@@ -8,17 +8,20 @@ from typing import Annotated, Any
 
 import typer
 
-from codex_agent import jobs
 from codex_agent.cli import forwarding
 from codex_agent.cli.common import DirOption, JobIdArgument, JsonOption, echo, envelope, note, print_json
 from codex_agent.cli.forwarding import MachineOption
 from codex_agent.display import human_duration, one_line
 from codex_agent.errors import CodexAgentError, UsageError
 from codex_agent.models import JobStatus, now_ms
-from codex_agent.remote import forward as remote
 from codex_agent.remote import machines as registry
 
-app = typer.Typer(help="Remote machines reached over SSH: register, check, make ready.", no_args_is_help=True)
+app = typer.Typer(
+    help="Remote machines reached over SSH: register, check, make ready.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    add_completion=False,
+)
 NameArgument = Annotated[str, typer.Argument(help="The machine's name.", show_default=False)]
 
 
@@ -183,6 +186,7 @@ def receive_project(
     name: str, commit: Annotated[str, typer.Option("--commit")], json_output: JsonOption = False
 ) -> None:
     """(Host side of `exec start --project`.) Read a git bundle on stdin; check COMMIT out in ./NAME."""
+    from codex_agent import jobs
     from codex_agent.remote import projects
 
     with jobs.opened() as project:
@@ -196,6 +200,7 @@ def receive_project(
 @app.command("export-job", hidden=True)
 def export_job(job_id: JobIdArgument, directory: DirOption = None) -> None:
     """(Host side of `pull`.) Write a git bundle of the job's changes to stdout."""
+    from codex_agent import jobs
     from codex_agent.remote import projects
 
     with jobs.opened(directory) as project:
@@ -207,7 +212,10 @@ def export_job(job_id: JobIdArgument, directory: DirOption = None) -> None:
 # --- jobs --machine all ------------------------------------------------------------------------------------
 
 
-def _jobs_everywhere(ctx: Any) -> int:
+def jobs_everywhere(ctx: Any) -> int:
+    from codex_agent import jobs
+    from codex_agent.remote import forward as remote
+
     argv, _ = forwarding.context_argv(ctx)
     if "--json" not in argv:
         argv.insert(1, "--json")
@@ -280,27 +288,20 @@ def _table(rows: list[dict[str, Any]]) -> None:
         )
 
 
-forwarding.ALL_HANDLERS[("jobs",)] = _jobs_everywhere
+def pull(
+    job_id: JobIdArgument,
+    machine: MachineOption = None,
+    directory: DirOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Bring a remote job's changes (commits and uncommitted work) into branch codex-agent/MACHINE/ID."""
+    if not machine or machine in ("all", "auto"):
+        raise UsageError("pull needs --machine NAME", "a local job's changes are already in your checkout")
+    from codex_agent.remote import forward as remote
 
-
-def register(root: typer.Typer) -> None:
-    root.add_typer(app, name="machine")
-
-    @root.command()
-    def pull(
-        job_id: JobIdArgument,
-        machine: MachineOption = None,
-        directory: DirOption = None,
-        json_output: JsonOption = False,
-    ) -> None:
-        """Bring a remote job's changes (commits and uncommitted work) into branch codex-agent/MACHINE/ID."""
-        if not machine or machine in ("all", "auto"):
-            raise UsageError(
-                "pull needs --machine NAME", "a local job's changes are already in your checkout"
-            )
-        result = remote.pull_job(registry.get(machine), job_id, directory or Path.cwd())
-        if json_output:
-            print_json(result)
-        else:
-            commit = result["commit"][:12]
-            echo(f"pulled job {result['job_id']} from {machine} into branch {result['branch']} ({commit})")
+    result = remote.pull_job(registry.get(machine), job_id, directory or Path.cwd())
+    if json_output:
+        print_json(result)
+    else:
+        commit = result["commit"][:12]
+        echo(f"pulled job {result['job_id']} from {machine} into branch {result['branch']} ({commit})")

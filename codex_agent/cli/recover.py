@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import typer
-
-from codex_agent import jobs, recovery, reports
 from codex_agent.cli.common import DirOption, JobIdArgument, JsonOption, echo, print_json
 from codex_agent.cli.forwarding import MachineOption, forward
 from codex_agent.display import SYMBOLS, human_duration, one_line
@@ -15,37 +12,39 @@ from codex_agent.models import JobStatus
 WIDTH = 110
 
 
-def register(app: typer.Typer) -> None:
-    @app.command()
-    def context(
-        directory: DirOption = None, json_output: JsonOption = False, machine: MachineOption = None
-    ) -> None:
-        """One screen to resume from: jobs by state, claims, and the latest agents.log entries."""
-        if machine:
-            forward(machine)
-        with jobs.opened(directory) as project:
-            data = recovery.build(project)
-        if json_output:
-            print_json(data)
-        else:
-            render_context(data)
+def context(
+    directory: DirOption = None, json_output: JsonOption = False, machine: MachineOption = None
+) -> None:
+    """One screen to resume from: jobs by state, claims, and the latest agents.log entries."""
+    if machine:
+        forward(machine)
+    from codex_agent import jobs, recovery
 
-    @app.command()
-    def report(
-        job_id: JobIdArgument,
-        directory: DirOption = None,
-        json_output: JsonOption = False,
-        machine: MachineOption = None,
-    ) -> None:
-        """A job's outcome: status, duration, tokens, files changed with line counts, errors, summary."""
-        if machine:
-            forward(machine)
-        with jobs.opened(directory) as project:
-            data = reports.build(project, job_id)
-        if json_output:
-            print_json(data)
-        else:
-            render_report(data)
+    with jobs.opened(directory) as project:
+        data = recovery.build(project)
+    if json_output:
+        print_json(data)
+    else:
+        render_context(data)
+
+
+def report(
+    job_id: JobIdArgument,
+    directory: DirOption = None,
+    json_output: JsonOption = False,
+    machine: MachineOption = None,
+) -> None:
+    """A job's outcome: status, duration, tokens, files changed with line counts, errors, summary."""
+    if machine:
+        forward(machine)
+    from codex_agent import jobs, reports
+
+    with jobs.opened(directory) as project:
+        data = reports.build(project, job_id)
+    if json_output:
+        print_json(data)
+    else:
+        render_report(data)
 
 
 # --- context ---------------------------------------------------------------------------------------------
@@ -108,6 +107,8 @@ def _log_line(entry: dict[str, Any]) -> str:
 
 
 def render_context(data: dict[str, Any]) -> None:
+    from codex_agent import recovery
+
     echo(f"codex-agent context: {data['project']}  ({data['generated_at']})")
     echo(_counts_line(data))
     for key, title, _statuses in recovery.GROUPS:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from codex_agent.cli.common import echo, note
 from codex_agent.display import SYMBOLS, human_duration, one_line, tokens_text
 from codex_agent.models import Job, now_ms
-from codex_agent.tmux import Tmux
+
+if TYPE_CHECKING:  # the caller's project has one; --help and forwarded commands need no tmux module
+    from codex_agent.tmux import Tmux
 
 
 def jobs_table(jobs: Sequence[Job]) -> None:
