@@ -569,11 +569,13 @@ def kill(project: Project, job_id: str) -> Job:
         if job.tmux_session in project.tmux.panes():
             _stop_processes(project, job)
         return job
-    try:
-        control.ask(project.job_dir(job), {"op": "kill"}, timeout_s=KILL_GRACE_S)
-        ended = waiting.wait_for_end(project, job.id, timeout_s=KILL_GRACE_S)
-    except (AgentError, ConflictError):
-        ended = None  # no keeper answers: a queued job, or a keeper that died
+    ended = None  # a queued job's keeper waits for its turn and takes no requests: it is ended here
+    if not (job.status is JobStatus.PENDING and job.attrs.get("queued")):
+        try:
+            control.ask(project.job_dir(job), {"op": "kill"}, timeout_s=KILL_GRACE_S)
+            ended = waiting.wait_for_end(project, job.id, timeout_s=KILL_GRACE_S)
+        except (AgentError, ConflictError):
+            ended = None  # no keeper answers: one that died
     _stop_processes(project, job)  # first: stopping frees space and needs none
     if ended is None:
         try:

@@ -220,7 +220,7 @@ class StartPlan(_Shape):
 
     job: Job
     argv: list[str]
-    prompt_via: Literal["argv", "stdin", "paste", "none"]
+    prompt_via: Literal["protocol", "none"]  # the prompt is the first turn's input, sent by the keeper
     prompt_bytes: int
     prompt_tokens: int
     token_counter: str = Field(description="How tokens were counted: a real tokenizer, or a stated estimate.")

@@ -18,8 +18,6 @@ def estimate(text: str) -> int:
     return math.ceil(len(text.encode()) / 4)
 
 
-def flag(argv: list[str], name: str) -> str:
-    return argv[argv.index(name) + 1]
 
 
 @pytest.fixture
@@ -100,13 +98,13 @@ def test_profiles_and_roles_change_the_command_line(cli: CLI, project: Path) -> 
     def plan(*args: str) -> dict:  # type: ignore[type-arg]
         return cli.ok("start", "--dry-run", "--json", *args, "look around").json()  # type: ignore[no-any-return]
 
-    default = plan()["argv"]
-    assert flag(default, "-m") == "gpt-5.3-codex" and flag(default, "-s") == "workspace-write"
-    assert 'model_reasoning_effort="xhigh"' in default
+    default = plan()["job"]  # model, reasoning and sandbox go to codex in thread/start
+    assert default["model"] == "gpt-5.3-codex" and default["sandbox"] == "workspace-write"
+    assert default["reasoning"] == "xhigh"
 
     quick = plan("--profile", "quick")
-    assert flag(quick["argv"], "-m") == "gpt-5.1-codex-mini"
-    assert 'model_reasoning_effort="low"' in quick["argv"]
+    assert quick["job"]["model"] == "gpt-5.1-codex-mini"
+    assert quick["job"]["reasoning"] == "low"
     assert quick["settings"]["model"] == {
         "value": "gpt-5.1-codex-mini",
         "source": "profile quick",
@@ -114,19 +112,19 @@ def test_profiles_and_roles_change_the_command_line(cli: CLI, project: Path) -> 
     }
 
     deep = plan("-p", "deep", "-r", "high")
-    assert flag(deep["argv"], "-m") == "gpt-5.1-codex-max"
-    assert 'model_reasoning_effort="high"' in deep["argv"]  # a flag beats the profile
+    assert deep["job"]["model"] == "gpt-5.1-codex-max"
+    assert deep["job"]["reasoning"] == "high"  # a flag beats the profile
     assert deep["settings"]["reasoning"]["source"] == "flag --reasoning"
 
     reviewer = plan("--role", "reviewer")
-    assert flag(reviewer["argv"], "-s") == "read-only"
+    assert reviewer["job"]["sandbox"] == "read-only"
     assert reviewer["settings"]["sandbox"]["source"] == "role reviewer"
     assert reviewer["job"]["prompt"].startswith("# Role: reviewer\n")
     assert reviewer["job"]["prompt"].endswith("\n\n# Task\n\nlook around")
-    assert flag(plan("--role", "researcher", "--exec")["argv"], "-s") == "read-only"
-    assert flag(plan("--role", "reviewer", "-s", "workspace-write")["argv"], "-s") == "workspace-write"
+    assert plan("--role", "researcher", "--exec")["job"]["sandbox"] == "read-only"
+    assert plan("--role", "reviewer", "-s", "workspace-write")["job"]["sandbox"] == "workspace-write"
     implementer = plan("--role", "implementer")
-    assert flag(implementer["argv"], "-s") == "workspace-write"
+    assert implementer["job"]["sandbox"] == "workspace-write"
     assert implementer["job"]["prompt"].startswith("# Role: implementer\n")
 
     (project / ".codex-agent.toml").write_text(
@@ -134,13 +132,13 @@ def test_profiles_and_roles_change_the_command_line(cli: CLI, project: Path) -> 
         '[profiles.quick]\nreasoning = "medium"\n'
         '[profiles.ci]\nmodel = "ci-model"\nsandbox = "danger-full-access"\nstall_after_s = 30\n'
     )
-    assert flag(plan()["argv"], "-m") == "team-model"
+    assert plan()["job"]["model"] == "team-model"
     refined = plan("--profile", "quick")
-    assert flag(refined["argv"], "-m") == "gpt-5.1-codex-mini"  # kept from the built-in profile
-    assert 'model_reasoning_effort="medium"' in refined["argv"]
+    assert refined["job"]["model"] == "gpt-5.1-codex-mini"  # kept from the built-in profile
+    assert refined["job"]["reasoning"] == "medium"
     ci = plan("--profile", "ci")
-    assert flag(ci["argv"], "-m") == "ci-model" and flag(ci["argv"], "-s") == "danger-full-access"
-    assert flag(plan("--profile", "ci", "--role", "verifier")["argv"], "-s") == "danger-full-access"
+    assert ci["job"]["model"] == "ci-model" and ci["job"]["sandbox"] == "danger-full-access"
+    assert plan("--profile", "ci", "--role", "verifier")["job"]["sandbox"] == "danger-full-access"
 
 
 def test_unknown_profile_role_or_profile_key_is_refused(cli: CLI, project: Path) -> None:

@@ -91,7 +91,8 @@ def test_exported_schema_files_are_current(tmp_path: Path) -> None:
 
 
 def test_pydantic_is_not_imported_on_the_hot_path(cli: CLI) -> None:
-    """Our own code imports pydantic only in schema.py, and no command loads schema.py.
+    """Our own code imports pydantic only in schema.py and where codex's protocol enters (protocol.py and the
+    keeper's tracker, in the long-lived keeper), and no command loads either.
 
     (typer itself may import pydantic, depending on its version: that is outside this package.)"""
     code = (
@@ -100,6 +101,7 @@ def test_pydantic_is_not_imported_on_the_hot_path(cli: CLI) -> None:
         "status = run(['jobs', '--json'])\n"
         "assert status == 0, status\n"
         "assert 'codex_agent.schema' not in sys.modules\n"
+        "assert 'codex_agent.protocol' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], cwd=cli.cwd, check=True, capture_output=True, timeout=60)
     importers = [
@@ -107,4 +109,4 @@ def test_pydantic_is_not_imported_on_the_hot_path(cli: CLI) -> None:
         for path in (REPO_ROOT / "codex_agent").rglob("*.py")
         if re.search(r"^\s*(import|from)\s+pydantic\b", path.read_text(), re.MULTILINE)
     ]
-    assert importers == ["codex_agent/schema.py"]
+    assert sorted(importers) == ["codex_agent/keeper/tracker.py", "codex_agent/protocol.py", "codex_agent/schema.py"]

@@ -9,8 +9,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-
-import pytest
+from typing import Any
 
 from tests.helpers import CLI, REPO_ROOT, wait_for
 
@@ -158,7 +157,7 @@ def test_wait_exits_0_for_an_idle_agent_10_for_a_failed_job_124_on_timeout(cli: 
     idle = cli.start("look around")
     assert cli.run("wait", idle["id"], "--timeout", "30s").code == 0
     assert cli.job(idle["id"])["status"] == "idle"
-    failed = cli.start("--exec", "EXIT 3")
+    failed = cli.start("--exec", "FAIL the tests broke")
     assert cli.run("wait", failed["id"], "--timeout", "30s").code == 10
     slow = cli.start("--exec", "SLEEP 30")
     assert cli.run("wait", slow["id"], "--until", "done", "--timeout", "1s").code == 124
@@ -231,7 +230,7 @@ def test_after_starts_a_job_only_once_the_other_has_completed(cli: CLI) -> None:
 
 
 def test_after_a_failed_job_the_waiting_job_fails_without_starting(cli: CLI) -> None:
-    first = cli.start("--exec", "EXIT 1")
+    first = cli.start("--exec", "FAIL the build broke")
     second = cli.start("--exec", "never", "--after", first["id"])
     ended = cli.wait_status(second["id"], ["failed"], timeout=40)
     assert ended["started_at"] is None and "never started" in str(ended["error"])
@@ -245,25 +244,36 @@ def test_max_parallel_holds_a_job_while_n_jobs_of_the_project_run(cli: CLI) -> N
     cli.wait_status(held["id"], ["completed"], timeout=40)
 
 
-@pytest.mark.xfail(strict=True, reason="the lead's --retry rewrite (retry a failed run) is not merged yet")
 def test_retry_retries_a_run_that_failed_up_to_n_times(cli: CLI) -> None:
-    cli.start("--exec", "EXIT 2", "--retry", "2")
-    wait_for(
-        lambda: len(cli.ok("jobs", "--all", "--json").json()["jobs"]) >= 3,
-        timeout=40,
-        what="two retries of the failed run",
-    )
+    first = cli.start("--exec", "FAIL the model gave up", "--retry", "2")["id"]
+
+    def attempts() -> list[dict[str, Any]] | None:
+        chain = [cli.ok("report", first, "--json").json()]
+        while chain[-1]["retry"] and chain[-1]["retry"].get("retried_as"):
+            chain.append(cli.ok("report", chain[-1]["retry"]["retried_as"], "--json").json())
+        return chain if len(chain) == 3 and all(item["status"] == "failed" for item in chain) else None
+
+    chain = wait_for(attempts, timeout=60, what="two retries of the failed run")
+    assert [item["retry"]["attempt"] for item in chain] == [1, 2, 3]
+    assert len(cli.ok("jobs", "--all", "--json").json()["jobs"]) == 3  # and no fourth
 
 
-@pytest.mark.xfail(strict=True, reason="the lead's --retry-on-failure prompt is not merged yet")
-def test_retry_on_failure_gives_the_next_attempt_the_failures_error_and_last_output(cli: CLI) -> None:
-    job = cli.start("--exec", "EXIT 2", "--retry", "1", "--retry-on-failure")
+def test_retry_on_failure_gives_the_next_attempt_the_failures_error_and_last_output(
+    cli: CLI, project: Path
+) -> None:
+    job = cli.start("--exec", "FAIL the model gave up", "--retry", "1", "--retry-on-failure")
     cli.wait_status(job["id"], ["failed"], timeout=30)
     retried = wait_for(
-        lambda: cli.job(job["id"]).get("retried_as") or None, timeout=30, what="the retry"
-    )  # the attempt before holds `retried_as`
-    prompt = cli.job(str(retried))["prompt"]
-    assert "EXIT 2" in prompt and "exit" in prompt.lower() and len(prompt) > len("EXIT 2")
+        lambda: cli.ok("report", job["id"], "--json").json()["retry"].get("retried_as"),
+        timeout=30,
+        what="the retry",
+    )  # the attempt before names the next one
+    given = project / ".codex-agent" / "jobs" / str(retried) / "prompt.txt"
+    wait_for(given.exists, timeout=30, what="the next attempt to be recorded")
+    prompt = given.read_text()
+    assert prompt.startswith("FAIL the model gave up\n")
+    assert f"(job {job['id']}) failed: the model gave up" in prompt
+    assert "The last lines it printed:" in prompt
 
 
 # --- the shared log, plain commands, housekeeping -----------------------------------------------------------

@@ -118,10 +118,6 @@ def check_version(text: str) -> str | None:
     return None
 
 
-# Text the TUI shows in its input box: used only to know when a paste can be taken, never to decide whether
-# a turn is running (the box shows it during turns too).
-COMPOSER_MARKERS = ("Ask Codex to do anything",)
-
 # First-run screens that block a hidden pane until a person answers them.
 BLOCKING_SCREENS = {
     "Trust this folder?": (

@@ -8,7 +8,6 @@ state directory into refresh requests, so the dashboard only works when somethin
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -17,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from codex_agent import claims, jobs, safefs
-from codex_agent.agents import codex
 from codex_agent.agents.launch import STAMP_FILE
 from codex_agent.display import SYMBOLS, human_duration, one_line, tokens_text
-from codex_agent.errors import AgentError, ConflictError
-from codex_agent.models import Job, JobKind, JobStatus, now_ms
+from codex_agent.errors import AgentError
+from codex_agent.models import Job, JobStatus, now_ms
 from codex_agent.store import DB_NAME
 from codex_agent.tmux import Tmux
 
@@ -39,7 +37,6 @@ ATTENTION_MARK = "»"
 DEFAULT_LIMIT = 200
 TAIL_BYTES = 8192
 # Lines of a codex TUI screen that are furniture, not output: the input box and its footer.
-_CHROME = (*codex.COMPOSER_MARKERS, "for shortcuts", "context left")
 
 # Files whose change means a job's record may have changed: re-read every job.
 RECORD_FILES = frozenset({STAMP_FILE})
@@ -119,37 +116,19 @@ class Snapshot:
 
 
 def last_output_line(job_dir: Path, job: Job, limit: int = 300) -> str:
-    """The last meaningful line the job wrote (its output log's tail), else its summary."""
+    """What the row shows. A codex job: what its keeper recorded — the question it waits on, what it is
+    doing, else its last message (the TUI's screen redraws and says little). A command: the last line it
+    wrote (its output log's tail), else its summary."""
+    summary = (job.summary or "").strip()
+    if job.kind.is_codex:
+        text = job.attrs.get("attention") or job.attrs.get("doing") or (summary.splitlines() or [""])[-1]
+        return one_line(str(text), limit)
     data = safefs.read_quietly(job_dir / jobs.OUTPUT_LOG, limit=TAIL_BYTES, tail=True) or b""
     tail = jobs.strip_ansi(data).decode("utf-8", errors="replace")
     for line in reversed(tail.splitlines()):
-        text = line.strip()
-        if not text or any(marker in text for marker in _CHROME):
-            continue
-        if job.kind is JobKind.CODEX_EXEC:
-            found = _exec_event_text(text)
-            if found is None:
-                continue
-            text = found
-        return one_line(text, limit)
-    summary = (job.summary or "").strip()
+        if line.strip():
+            return one_line(line.strip(), limit)
     return one_line(summary.splitlines()[-1], limit) if summary else ""
-
-
-def _exec_event_text(line: str) -> str | None:
-    """`codex exec --json` writes events: show an item's text or command, skip the bookkeeping."""
-    try:
-        event = json.loads(line)
-    except ValueError:
-        return line
-    item = event.get("item") if isinstance(event, dict) else None
-    if not isinstance(item, dict):
-        return None
-    if item.get("text"):
-        return str(item["text"]).strip().splitlines()[-1] if str(item["text"]).strip() else None
-    if item.get("command"):
-        return f"$ {item['command']}"
-    return None
 
 
 class Fleet:
@@ -211,14 +190,13 @@ def send_message(project: jobs.Project, job_id: str, text: str) -> Job:
 
 
 def answer_prompt(project: jobs.Project, job_id: str, key: str) -> Job:
-    """Type one key (`y` or `n`) into a live job's pane: the answer to the question it shows."""
+    """Answer the question a live job waits on with `y` or `n`, as `send --key` does (through codex's
+    protocol for a codex job, a key in the pane for a command)."""
+    from codex_agent import live
+
     if key not in ("y", "n"):
         raise AgentError(f"not an answer: {key!r}", "answer with y or n")
-    job = jobs.get_job(project, job_id)
-    if not job.status.is_live:
-        raise ConflictError(f"job {job.id} is {job.status.value}", "only a live job can be answered")
-    project.tmux.send_keys(job.tmux_session, key)
-    return job
+    return live.send_key(project, job_id, key)
 
 
 # --- watching -------------------------------------------------------------------------------------------

@@ -269,7 +269,7 @@ class CodexKeeper:
         while True:
             message = await self.client.incoming.get()
             if message is None:
-                self.end(Ending(JobStatus.FAILED, 1, "the connection to codex's app-server closed"))
+                self.end(await self._server_gone())
                 return
             self.last_message_at = now_ms()
             self._on_message(message)
@@ -312,6 +312,16 @@ class CodexKeeper:
                 self.recorder.stalled(quiet_s)
             # Sleeping until the threshold comes due is the event here: nothing else happens when codex is quiet.
             await asyncio.sleep(max(0.05, self.stall_after_s - quiet_s) if active else self.stall_after_s)
+
+    async def _server_gone(self) -> Ending:
+        """The connection closed: when the server itself is exiting, its exit code is the job's."""
+        assert self.server is not None
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.server.wait(), INTERRUPT_GRACE_S)
+        code = self.server.returncode
+        if code is None:
+            return Ending(JobStatus.FAILED, 1, "the connection to codex's app-server closed")
+        return Ending(JobStatus.FAILED, code or 1, f"codex's app-server exited (code {code}){self._server_log_tail()}")
 
     async def _watch_server(self) -> None:
         assert self.server is not None

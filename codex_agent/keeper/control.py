@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,16 +32,8 @@ def control_path(job_dir: Path) -> Path:
 def ask(job_dir: Path, request: dict[str, Any], *, timeout_s: float) -> dict[str, Any]:
     """Send one request to the job's keeper and return its answer; a refusal raises ConflictError."""
     path = control_path(job_dir)
-    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    connection.settimeout(CONNECT_TIMEOUT_S)
+    connection = _connect(path)
     try:
-        try:
-            connection.connect(str(path))
-        except OSError as exc:
-            raise AgentError(
-                f"the job's keeper does not answer ({exc.strerror or exc})",
-                "the job may have just ended: look at `codex-agent status`",
-            ) from None
         connection.settimeout(timeout_s)
         connection.sendall(json.dumps(request).encode("utf-8", "surrogateescape") + b"\n")
         answer = _read_line(connection)
@@ -59,6 +52,33 @@ def ask(job_dir: Path, request: dict[str, Any], *, timeout_s: float) -> dict[str
     if not reply.get("ok"):
         raise ConflictError(str(reply.get("error") or "refused"), reply.get("hint"))
     return reply
+
+
+def _connect(path: Path) -> socket.socket:
+    """Connect to the keeper's socket; a keeper that has just started may not listen yet, so its socket is
+    waited for (inotify on its folder), for a few seconds at most."""
+    from codex_agent.waiting import Watcher
+
+    with Watcher([path.parent], frozenset({path.name})) as watcher:
+        deadline = time.monotonic() + CONNECT_TIMEOUT_S
+        while True:
+            connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            connection.settimeout(CONNECT_TIMEOUT_S)
+            try:
+                connection.connect(str(path))
+                return connection
+            except (FileNotFoundError, ConnectionRefusedError) as exc:
+                connection.close()
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AgentError(
+                        f"the job's keeper does not answer ({exc.strerror or exc})",
+                        "the job may have just ended: look at `codex-agent status`",
+                    ) from None
+                watcher.wait(min(remaining, 0.5))
+            except OSError as exc:
+                connection.close()
+                raise AgentError(f"the job's keeper does not answer ({exc.strerror or exc})") from None
 
 
 def _read_line(connection: socket.socket) -> bytes:

@@ -145,10 +145,11 @@ def _finish(recorder: Recorder, ending: Ending, env: dict[str, str] | None) -> i
         _record_changed_files(recorder, job)
     if not job.status.is_terminal:
         job = recorder.ended(ending)
-    try:
-        after_end(recorder, job, env)
-    except CodexAgentError as exc:
-        _log(recorder.job_dir, f"after the end: {exc.one_line()}")
+    if recorder.ended_here:  # else whoever recorded the end (a `kill` of a queued job) did what follows
+        try:
+            after_end(recorder, job, env)
+        except CodexAgentError as exc:
+            _log(recorder.job_dir, f"after the end: {exc.one_line()}")
     return 0 if job.status is JobStatus.COMPLETED else (job.exit_code or 1)
 
 

@@ -37,6 +37,7 @@ class Recorder:
         self.store = store
         self.job_id = job_id
         self.job_dir = store.job_dir(job_id)
+        self.ended_here = False  # this process recorded the job's end: what follows an end is its to do
 
     def update(self, change: Callable[[Job], None]) -> Job:
         """Apply `change` to the freshest record and save it; again if another process saved meanwhile
@@ -139,7 +140,9 @@ class Recorder:
         before = self.store.get_job(self.job_id).status
         job = self.update(change)
         if not before.is_terminal:
-            self.event("ended", {"status": job.status.value, "exit_code": job.exit_code, "error": job.error})
+            self.ended_here = True
+            said = None if job.error == "killed by request" else job.error  # the status says it all
+            self.event("ended", {"status": job.status.value, "exit_code": job.exit_code, "error": said})
         return job
 
 
