@@ -114,7 +114,7 @@ class LaunchPlan:
         }
 
 
-def _check_prompt(text: str, what: str = "prompt") -> None:
+def check_prompt(text: str, what: str = "prompt") -> None:
     if "\x00" in text:
         raise UsageError(f"the {what} contains a NUL character", "remove it: no agent can receive it")
     try:
@@ -125,17 +125,6 @@ def _check_prompt(text: str, what: str = "prompt") -> None:
             "codex reads UTF-8 text only: convert it first, e.g. with iconv",
         ) from None
 
-
-# Ends a bracketed paste: inside a message it would end the paste early and type the rest as keys.
-PASTE_END = "\x1b[201~"
-
-
-def _check_pasteable(text: str, what: str = "message") -> None:
-    if PASTE_END in text:
-        raise UsageError(
-            f"the {what} contains the end-of-paste sequence ESC [201~",
-            "remove it: it would end the paste early and type the rest as keys",
-        )
 
 
 def _check_utf8_path(path: Path, what: str) -> None:
@@ -159,7 +148,7 @@ def plan_start(project: Project, request: StartRequest, job_id: str = PLACEHOLDE
     if not project.tmux.available():
         raise MissingDependencyError("tmux is not installed", TMUX_INSTALL_HINT)
     settings = project.settings(request.profile)
-    _check_prompt(request.prompt)
+    check_prompt(request.prompt)
     job = Job(
         id=job_id,
         kind=request.kind,
@@ -173,7 +162,7 @@ def plan_start(project: Project, request: StartRequest, job_id: str = PLACEHOLDE
     if request.kind is JobKind.COMMAND:
         if not (request.command or "").strip():
             raise UsageError("no command given", "pass the command with --cmd")
-        _check_prompt(request.command or "", "command")
+        check_prompt(request.command or "", "command")
         shell = os.environ.get("SHELL") or "/bin/sh"
         return LaunchPlan(job, [shell, "-c", request.command or ""], "none", settings)
 
@@ -286,7 +275,8 @@ def launch(project: Project, job: Job, *, env: Mapping[str, str] | None = None) 
         _record_failed_start(project, job, exc)
         raise
     if not job.attrs.get("queued"):
-        _mark_running(project, job)
+        with contextlib.suppress(StateError):  # e.g. the disk filled just now: the keeper records it
+            _mark_running(project, job)
 
 
 def _mark_running(project: Project, job: Job) -> None:
@@ -294,16 +284,16 @@ def _mark_running(project: Project, job: Job) -> None:
     everything after this, got further already)."""
     for _ in range(20):
         current = project.store.get_job(job.id)
-        if current.status is not JobStatus.PENDING:
-            _copy_into(job, current)
-            return
-        before = current.updated_at
-        current.status = JobStatus.RUNNING
-        current.started_at = current.started_at or now_ms()
-        current.attrs.setdefault("status_basis", "start")
-        if project.store.save_job(current, expected_updated_at=before):
-            _copy_into(job, current)
-            return
+        if current.status is JobStatus.PENDING:
+            before = current.updated_at
+            current.status = JobStatus.RUNNING
+            current.started_at = current.started_at or now_ms()
+            current.attrs.setdefault("status_basis", "start")
+            if not project.store.save_job(current, expected_updated_at=before):
+                continue
+        # What the caller shows comes from the record; what only this process knows (a warning) stays.
+        job.status, job.started_at, job.updated_at = current.status, current.started_at, current.updated_at
+        return
 
 
 def _write_job_files(job_dir: Path, job: Job, spec: dict[str, Any]) -> None:

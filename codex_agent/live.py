@@ -91,8 +91,7 @@ def send_message(
     codex has echoed the message back."""
     if not text.strip():
         raise UsageError("the message is empty", "say what the agent should do")
-    if "\x00" in text:
-        raise UsageError("the message contains a NUL character", "remove it: no agent can receive it")
+    jobs.check_prompt(text, "message")
     job = jobs.get_job(project, job_id)
     _require_messageable(job)
     if when_idle and job.status is not JobStatus.IDLE:

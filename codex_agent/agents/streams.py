@@ -63,8 +63,10 @@ class _Recorder:
             json.dumps({"stream": self.stream, "time": at, "text": line.decode("utf-8", errors="replace")})
             for line in lines
         ]
-        # One write per batch: a reader never sees half a record.
-        os.write(self.fd, ("\n".join(records) + "\n").encode())
+        # One write per batch: a reader never sees half a record. A full disk loses the record, never the
+        # command: it runs on, and its exit status is still its own.
+        with contextlib.suppress(OSError):
+            os.write(self.fd, ("\n".join(records) + "\n").encode())
 
 
 def relay(

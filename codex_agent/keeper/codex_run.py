@@ -321,27 +321,18 @@ class CodexKeeper:
         code = self.server.returncode
         if code is None:
             return Ending(JobStatus.FAILED, 1, "the connection to codex's app-server closed")
-        return Ending(JobStatus.FAILED, code or 1, f"codex's app-server exited (code {code}){self._server_log_tail()}")
+        return _exited(code, f"codex's app-server exited (code {code}){self._server_log_tail()}")
 
     async def _watch_server(self) -> None:
         assert self.server is not None
         code = await self.server.wait()
-        self.end(
-            Ending(
-                JobStatus.FAILED,
-                code or 1,
-                f"codex's app-server exited (code {code}){self._server_log_tail()}",
-            )
-        )
+        self.end(_exited(code, f"codex's app-server exited (code {code}){self._server_log_tail()}"))
 
     async def _watch_tui(self) -> None:
         assert self.tui is not None and self.tracker is not None
         code = await self.tui.wait()
         turn = self.tracker.turn
-        if code == 0:
-            self.end(Ending(JobStatus.COMPLETED, 0, None))
-        else:
-            self.end(Ending(JobStatus.FAILED, code, f"the codex TUI exited with code {code}"))
+        self.end(_exited(code, f"the codex TUI exited with code {code}"))
         if turn is not None and turn.status == "inProgress":
             await self.interrupt()
 
@@ -416,6 +407,17 @@ class CodexKeeper:
         except (LookupError, ValueError, ProtocolError) as exc:
             return {"ok": False, "error": str(exc)}
         return {"ok": False, "error": f"unknown request {op!r}"}
+
+
+def _exited(code: int, otherwise: str) -> Ending:
+    """How a child's exit ends the job: 0 completed; a signal as the shell reports it (128+N)."""
+    if code == 0:
+        return Ending(JobStatus.COMPLETED, 0, None)
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return Ending(JobStatus.FAILED, 128 - code, f"killed by signal {signal.Signals(-code).name}")
+        return Ending(JobStatus.FAILED, 128 - code, otherwise)
+    return Ending(JobStatus.FAILED, code, otherwise)
 
 
 async def _wait_for_path(path: Path, timeout_s: float, server: asyncio.subprocess.Process | None) -> None:

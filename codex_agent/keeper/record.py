@@ -8,20 +8,23 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from codex_agent.agents.launch import STAMP_FILE
-from codex_agent.errors import StateError
+from codex_agent.errors import DiskFullError, StateError
 from codex_agent.models import Job, JobStatus, now_ms
 from codex_agent.store import Store
 
 if TYPE_CHECKING:
     from codex_agent.keeper.tracker import View
 
-BASIS = "protocol"  # status_basis of everything the keeper records from codex's app-server
+BASIS = "protocol"
+DISK_FULL_FIRST_PAUSE_S = 0.1
+DISK_FULL_PATIENCE_S = 60.0  # status_basis of everything the keeper records from codex's app-server
 SUMMARY_EVENT_CHARS = 300
 
 
@@ -46,10 +49,25 @@ class Recorder:
             job = self.store.get_job(self.job_id)
             before = job.updated_at
             change(job)
-            if self.store.save_job(job, expected_updated_at=before):
+            if self._save(job, before):
                 self._stamp()
                 return job
         raise StateError(f"job {self.job_id}: the record kept changing under its keeper", "try again")
+
+    def _save(self, job: Job, before: int) -> bool:
+        """Save; on a full disk, try again as space comes back (for a while): the keeper is the only one who
+        will ever write this job's state, so giving up would lose it."""
+        pause = DISK_FULL_FIRST_PAUSE_S
+        waited = 0.0
+        while True:
+            try:
+                return self.store.save_job(job, expected_updated_at=before)
+            except DiskFullError:
+                if waited >= DISK_FULL_PATIENCE_S:
+                    raise
+                time.sleep(pause)  # a backoff on an error, not a wait for a state: nothing else tells us
+                waited += pause
+                pause = min(pause * 2, 2.0)
 
     def event(self, kind: str, data: dict[str, Any] | None = None) -> None:
         with contextlib.suppress(StateError):

@@ -248,7 +248,7 @@ def test_creator_killed_before_env_handover_fails_fast(cli: CLI, project: Path, 
         "from pathlib import Path\n"
         "from codex_agent import jobs\n"
         "from codex_agent.models import JobKind\n"
-        "jobs._hand_over_environment = lambda fifo: os.kill(os.getpid(), signal.SIGKILL)\n"
+        "jobs._hand_over_environment = lambda fifo, env: os.kill(os.getpid(), signal.SIGKILL)\n"
         "project = jobs.Project.open(Path.cwd(), create=True)\n"
         "jobs.start(project, jobs.StartRequest(prompt='', kind=JobKind.COMMAND, command='sleep 300'))\n"
     )

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from codex_agent import jobs
+from codex_agent import jobs, live
 from codex_agent.errors import UsageError
 from codex_agent.models import ID_LENGTH
 from codex_agent.store import validate_id_prefix
@@ -133,8 +133,6 @@ def test_prompt_refusals(cli: CLI, project: Path) -> None:
             assert_one_line_refusal(cli.run("start", "-", *extra, input=data), 2, fragment)
         (project / "prompt.bin").write_bytes(data)
         assert_one_line_refusal(cli.run("start", "@prompt.bin"), 2, fragment)
-    large_with_paste_end = ("x" * 200_000 + "\x1b[201~\rrm -rf ~\r").encode()
-    assert_one_line_refusal(cli.run("start", "-", input=large_with_paste_end), 2, "end-of-paste")
     assert not (project / ".codex-agent").exists()  # nothing was recorded
 
 
@@ -169,7 +167,7 @@ def test_hostile_messages_arrive_byte_exact(cli: CLI, project: Path, canary: Pat
         # A numbered prefix makes every message distinct, so each reply is told apart from the last.
         message = f"m{next(counter)} {text}"
         with jobs.opened(project) as opened:
-            jobs.deliver_message(opened, opened.store.find_job(job_id), message, ready_timeout_s=20)
+            live.send_message(opened, job_id, message)  # through the keeper: no terminal sees it
         digest = sha(message.encode())
 
         def replied() -> bool:
@@ -183,12 +181,15 @@ def test_hostile_messages_arrive_byte_exact(cli: CLI, project: Path, canary: Pat
     check()
     with jobs.opened(project) as opened:
         job = opened.store.find_job(job_id)
-        refused = (("a\x00b", "NUL"), ("caf\udce9", "not valid UTF-8"), ("x\x1b[201~\rid\r", "paste"))
+        refused = (("a\x00b", "NUL"), ("caf\udce9", "not valid UTF-8"))
         for bad, fragment in refused:
             with pytest.raises(UsageError, match=fragment):
-                jobs.deliver_message(opened, job, bad)
+                live.send_message(opened, job.id, bad)
+        # What would end a bracketed paste early is plain text to the protocol: it arrives as it is.
+        live.send_message(opened, job.id, "x\x1b[201~\rid\r")
+        cli.wait_status(job_id, ["idle"], timeout=30)
         big = ("\u00e9t\u00e9 $(touch x) #(y)\n" * 60_000)[:1_000_000]
-        jobs.deliver_message(opened, job, big, ready_timeout_s=30)
+        live.send_message(opened, job.id, big)
     digest = sha(big.encode())
     wait_for(lambda: f"sha256={digest}]" in (cli.job(job_id)["summary"] or ""), timeout=90, what="1 MB reply")
     tally.add("megabyte_messages")

@@ -4,6 +4,7 @@ a private tmux socket, and no shell string built from user text anywhere in the 
 from __future__ import annotations
 
 import ast
+import contextlib
 import itertools
 import os
 import stat
@@ -11,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from codex_agent import procs
 from tests.helpers import CLI, REPO_ROOT, Result
 from tests.reliability.support import panes
 
@@ -117,13 +119,11 @@ def test_secrets_in_the_environment_are_never_written(cli: CLI, project: Path, t
 ALLOWED_SHELL = {
     ("tmux.py", "new_session"): "pipe-pane only takes a shell command; its one variable part is our own "
     "log path, shlex-quoted and escaped for tmux's format expansion",
-    ("agents/launch.py", "main"): "RUN_AND_RECORD is a fixed sh script: the agent's argument list "
-    "reaches it as positional parameters, never as script text",
     ("jobs.py", "plan_start"): "`exec --cmd` jobs run the user's own command line with their own $SHELL "
     "by design (the option's documented meaning); codex-agent adds nothing to that text",
     (
         "oncomplete.py",
-        "run",
+        "notify",
     ): "`--notify-on-complete CMD` is the user's own command line, run by their $SHELL "
     "like `exec --cmd`; the job's facts reach it only as environment variables",
     # Argument lists held in a variable (the checker cannot see through the name): each is built as a list.
@@ -138,6 +138,7 @@ ALLOWED_SHELL = {
         "remote/ssh.py",
         "run",
     ): "[ssh, options..., destination, --, fixed remote command]; user text goes on stdin",
+    ("remote/ssh.py", "_effective_config"): "base_argv() with -G: [ssh, options..., destination]",
     ("remote/ssh.py", "control"): "[ssh, -O, check|exit, options..., destination]",
 }
 SUBPROCESS_FUNCTIONS = {"run", "Popen", "call", "check_call", "check_output"}
@@ -235,10 +236,14 @@ def test_the_shell_detector_detects(tmp_path: Path) -> None:
 def test_pane_processes_never_see_a_shell_built_from_the_prompt(
     cli: CLI, project: Path, tmux_socket: str
 ) -> None:
-    """The pane runs the launcher with an argument list; its command line holds no user text."""
+    """The pane runs the keeper with an argument list, and no process of the job (the keeper, codex's
+    app-server, the TUI) has the prompt in its command line: it goes to codex through the protocol."""
     job = cli.start("$(touch pwned) ; `touch pwned` #(touch pwned)")
     cli.wait_status(job["id"], ["idle"])
     pane = panes(tmux_socket)[f"codex-agent-{job['id']}"]
     cmdline = Path(f"/proc/{pane.pid}/cmdline").read_bytes().split(b"\0")
-    assert cmdline[:3] == [b"sh", b"-c", cmdline[2]] and b"touch" not in cmdline[2]
+    assert cmdline[1:3] == [b"-m", b"codex_agent.keeper"], cmdline
+    for pid in [pane.pid, *procs.descendants(pane.pid)]:
+        with contextlib.suppress(OSError):
+            assert b"touch" not in Path(f"/proc/{pid}/cmdline").read_bytes(), pid
     assert not (project / "pwned").exists() and not Path("pwned").exists()
