@@ -52,7 +52,7 @@ def _environment(job_dir: Path, spec: dict[str, Any]) -> dict[str, str]:
 
 def run(job_dir: Path) -> int:
     store = Store.open(job_dir.parent.parent, create=False)
-    recorder = Recorder(store, job_dir.name)
+    recorder = Recorder(store, job_dir.name, patient=True)
     try:
         spec = json.loads((job_dir / LAUNCH_SPEC).read_text())
         env = _environment(job_dir, spec)

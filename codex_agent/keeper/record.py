@@ -36,7 +36,9 @@ class Ending:
 
 
 class Recorder:
-    def __init__(self, store: Store, job_id: str) -> None:
+    def __init__(self, store: Store, job_id: str, *, patient: bool = False) -> None:
+        """`patient`: wait out a full disk (the keeper); a short-lived command refuses at once instead."""
+        self.patient = patient
         self.store = store
         self.job_id = job_id
         self.job_dir = store.job_dir(job_id)
@@ -63,7 +65,7 @@ class Recorder:
             try:
                 return self.store.save_job(job, expected_updated_at=before)
             except DiskFullError:
-                if waited >= DISK_FULL_PATIENCE_S:
+                if not self.patient or waited >= DISK_FULL_PATIENCE_S:
                     raise
                 time.sleep(pause)  # a backoff on an error, not a wait for a state: nothing else tells us
                 waited += pause

@@ -277,7 +277,8 @@ def test_tmux_server_killed_makes_every_job_lost(cli: CLI, project: Path, tmux_s
     subprocess.run(["tmux", "-L", tmux_socket, "kill-server"], check=True)
     listing = check_listing(cli.ok("jobs", "--json", "--all").out)
     assert {job["id"]: job["status"] for job in listing} == {tui["id"]: "lost", command: "lost"}
-    assert all("vanished" in job["error"] for job in listing)
+    # Recorded by the keeper as its session went (SIGHUP), or by this read when the keeper could not.
+    assert all("session" in job["error"] for job in listing), listing
 
 
 @pytest.mark.parametrize("kind", ["codex", "command"])
