@@ -126,7 +126,6 @@ def check_prompt(text: str, what: str = "prompt") -> None:
         ) from None
 
 
-
 def _check_utf8_path(path: Path, what: str) -> None:
     try:
         str(path).encode("utf-8")
@@ -422,10 +421,11 @@ def _orphaned(job: Job, pane: PaneState | None) -> tuple[JobStatus, str] | None:
         code = pane.dead_status
         how = f"exit status {code}" if code is not None and code < 128 else _signal_name(code)
         return JobStatus.LOST, f"its keeper ended without recording an end ({how})"
-    if job.status is JobStatus.PENDING and not job.attrs.get("queued"):
+    if job.status is JobStatus.PENDING:
         if _alive(job.attrs.get("creator_pid"), job.attrs.get("creator_started")):
-            return None  # its session is being made
-        return JobStatus.FAILED, "start was interrupted before the agent ran"
+            return None  # recorded, and its session is being made (queued or not)
+        if not job.attrs.get("queued"):
+            return JobStatus.FAILED, "start was interrupted before the agent ran"
     return JobStatus.LOST, "its tmux session vanished without an end record"
 
 

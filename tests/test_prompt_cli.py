@@ -18,8 +18,6 @@ def estimate(text: str) -> int:
     return math.ceil(len(text.encode()) / 4)
 
 
-
-
 @pytest.fixture
 def code(project: Path) -> Path:
     for index in range(6):

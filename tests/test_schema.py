@@ -109,4 +109,8 @@ def test_pydantic_is_not_imported_on_the_hot_path(cli: CLI) -> None:
         for path in (REPO_ROOT / "codex_agent").rglob("*.py")
         if re.search(r"^\s*(import|from)\s+pydantic\b", path.read_text(), re.MULTILINE)
     ]
-    assert sorted(importers) == ["codex_agent/keeper/tracker.py", "codex_agent/protocol.py", "codex_agent/schema.py"]
+    assert sorted(importers) == [
+        "codex_agent/keeper/tracker.py",
+        "codex_agent/protocol.py",
+        "codex_agent/schema.py",
+    ]

@@ -556,6 +556,10 @@ def test_an_entry_an_agent_appends_itself_is_marked_unverified(cli: CLI, project
     assert "[not written by codex-agent here] Complete deadbeef" in cli.ok("context").out
 
 
+@pytest.mark.parametrize(
+    "config",
+    [b'projects = "not a table"\n', b"model = 'caf\xe9'\n", b"[projects\n", b'[projects."/x"]\ntrust = 1\n'],
+)
 def test_trust_with_a_config_codex_cannot_use_is_refused(cli: CLI, config: bytes) -> None:
     path = Path(os.environ["CODEX_HOME"]) / "config.toml"
     path.write_bytes(config)

@@ -256,14 +256,21 @@ def test_project_is_pushed_at_a_ref_and_the_jobs_changes_are_pulled_back(
 def test_codex_job_on_a_host_goes_idle_and_takes_another_message(remote: SshHarness, cli: CLI) -> None:
     host = remote.host("h1")
     assert host.uid is not None
-    # The test double stands in for codex on the host; the host user's env file says where it is.
+    # The test double stands in for codex on the host (its app-server speaks WebSocket: it runs with the
+    # Python of the host's codex-agent, which has `websockets`); the host user's env file says where it is.
+    fakes = host.home / "fakes"
+    shutil.copytree(FAKE_CODEX.parent, fakes, ignore=shutil.ignore_patterns("__pycache__"))
+    python = host.home / ".local" / "share" / "codex-agent" / "venv" / "bin" / "python"
     codex = host.home / "bin" / "codex"
     env_file = host.home / ".config" / "codex-agent" / "env"
     for path in (codex, env_file):
         path.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(FAKE_CODEX, codex)
+    codex.write_text(f'#!/bin/sh\nexec {python} {fakes / "codex"} "$@"\n')
+    codex.chmod(0o755)
     env_file.write_text(f"# where codex is on this host\nCODEX_AGENT_CODEX_BIN={codex}\n")
-    for path in (host.home / "bin", codex, host.home / ".config", env_file.parent, env_file):
+    for path in (host.home / "bin", codex, host.home / ".config", env_file.parent, env_file, fakes):
+        os.chown(path, host.uid, host.uid)
+    for path in fakes.rglob("*"):
         os.chown(path, host.uid, host.uid)
 
     prompt_file = Path(cli.cwd) / "task.txt"

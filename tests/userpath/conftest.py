@@ -116,7 +116,18 @@ def codex_double_dir(base: Path) -> Path:
     folder = base / "codex-bin"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "codex").unlink(missing_ok=True)
-    (folder / "codex").symlink_to(FAKE_CODEX)
+    # The double's app-server speaks WebSocket: it runs with this test run's Python, which has `websockets`
+    # (the double is not what is under test here; the installed codex-agent is).
+    # A user's own codex-agent has `websockets` (a dependency): the double runs with its Python, found
+    # where the installer or a wheel install put it; this run's Python otherwise.
+    (folder / "codex").write_text(
+        "#!/bin/sh\n"
+        f'for py in "$HOME/.local/share/codex-agent/venv/bin/python" "$HOME/venv/bin/python" {sys.executable}; do\n'
+        f'  if "$py" -c "import websockets" 2>/dev/null; then exec "$py" {FAKE_CODEX} "$@"; fi\n'
+        "done\n"
+        f'exec python3 {FAKE_CODEX} "$@"\n'
+    )
+    (folder / "codex").chmod(0o755)
     return folder
 
 
