@@ -111,23 +111,32 @@ def fresh_user(home: Path, *path_before: Path) -> FreshUser:
     return FreshUser(home, env)
 
 
+def install_codex_double(folder: Path) -> Path:
+    """`folder/codex`: the test double, with its modules beside it in `folder/fakes`. Its app-server speaks
+    WebSocket, so it runs with a Python that has `websockets`: the user's own codex-agent's (a dependency),
+    found where the installer or a wheel install put it, else this run's."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fakes = folder / "fakes"
+    shutil.rmtree(fakes, ignore_errors=True)
+    shutil.copytree(FAKE_CODEX.parent, fakes, ignore=shutil.ignore_patterns("__pycache__"))
+    candidates = f'"$HOME/.local/share/codex-agent/venv/bin/python" "$HOME/venv/bin/python" {sys.executable}'
+    codex = folder / "codex"
+    codex.unlink(missing_ok=True)
+    codex.write_text(
+        "#!/bin/sh\n"
+        f"for py in {candidates}; do\n"
+        f'  if "$py" -c "import websockets" 2>/dev/null; then exec "$py" {fakes / "codex"} "$@"; fi\n'
+        "done\n"
+        f'exec python3 {fakes / "codex"} "$@"\n'
+    )
+    codex.chmod(0o755)
+    return codex
+
+
 def codex_double_dir(base: Path) -> Path:
     """A folder holding `codex`: the test double, where a user's npm would have put the real one."""
     folder = base / "codex-bin"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "codex").unlink(missing_ok=True)
-    # The double's app-server speaks WebSocket: it runs with this test run's Python, which has `websockets`
-    # (the double is not what is under test here; the installed codex-agent is).
-    # A user's own codex-agent has `websockets` (a dependency): the double runs with its Python, found
-    # where the installer or a wheel install put it; this run's Python otherwise.
-    (folder / "codex").write_text(
-        "#!/bin/sh\n"
-        f'for py in "$HOME/.local/share/codex-agent/venv/bin/python" "$HOME/venv/bin/python" {sys.executable}; do\n'
-        f'  if "$py" -c "import websockets" 2>/dev/null; then exec "$py" {FAKE_CODEX} "$@"; fi\n'
-        "done\n"
-        f'exec python3 {FAKE_CODEX} "$@"\n'
-    )
-    (folder / "codex").chmod(0o755)
+    install_codex_double(folder)
     return folder
 
 

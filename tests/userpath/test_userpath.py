@@ -22,7 +22,14 @@ import pytest
 from tests.helpers import REPO_ROOT, wait_for
 from tests.remote.sshd import SshHarness, SshHost
 
-from .conftest import FAKE_CODEX, SYSTEM_PYTHON, FreshUser, clean_checkout, codex_double_dir, fresh_user
+from .conftest import (
+    SYSTEM_PYTHON,
+    FreshUser,
+    clean_checkout,
+    codex_double_dir,
+    fresh_user,
+    install_codex_double,
+)
 
 
 def readme_setup_command() -> str:
@@ -120,14 +127,18 @@ def box(
         assert up.returncode == 0, up.stderr
         # The test double stands in for codex on the host; the host user's env file says where it is.
         assert host.uid is not None
-        codex = host.home / "bin" / "codex"
+        codex = install_codex_double(host.home / "bin")
         env_file = host.home / ".config" / "codex-agent" / "env"
-        for path in (codex, env_file):
-            path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(FAKE_CODEX, codex)
+        env_file.parent.mkdir(parents=True, exist_ok=True)
         env_file.write_text(f"CODEX_AGENT_CODEX_BIN={codex}\n")
-        for path in (host.home / "bin", codex, host.home / ".config", env_file.parent, env_file):
+        for path in (
+            host.home / "bin",
+            *(host.home / "bin").rglob("*"),
+            host.home / ".config",
+            env_file.parent,
+        ):
             os.chown(path, host.uid, host.uid)
+        os.chown(env_file, host.uid, host.uid)
         yield Box(user, env, host, added, json.loads(up.stdout))
     finally:
         shutil.rmtree(control, ignore_errors=True)
@@ -257,9 +268,7 @@ def test_the_readme_setup_command_works_for_a_user_without_sudo(
     user = fresh_user(home)
     # Everything this user reads is its own: the checkout, the codex double, the wheels to install from.
     checkout = clean_checkout(home / "codex-agent")
-    codex_bin = codex_double_dir(base)
-    (codex_bin / "codex").unlink()
-    shutil.copy2(FAKE_CODEX, codex_bin / "codex")
+    codex_bin = codex_double_dir(base)  # its files, copied here, become the user's below
     if "PIP_FIND_LINKS" in user.env:
         shutil.copytree(user.env["PIP_FIND_LINKS"], base / "wheels")
         user.env["PIP_FIND_LINKS"] = str(base / "wheels")
