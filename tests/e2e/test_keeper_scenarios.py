@@ -138,7 +138,16 @@ def test_4b_an_approval_answered_by_a_person_in_the_pane_is_seen_resolved(
         timeout=30,
         what="the TUI to show the approval overlay",
     )
-    subprocess.run(["tmux", "-L", tmux_socket, "send-keys", "-t", session, "y"], check=True)
+
+    def answered() -> bool:
+        # A key pressed while the overlay is still being drawn can be lost: press again while it is shown.
+        if cli.job(job["id"])["status"] != "needs_input":
+            return True
+        if "Would you like to run" in cli.ok("capture", job["id"], "--strip-ansi").out:
+            subprocess.run(["tmux", "-L", tmux_socket, "send-keys", "-t", session, "y"], check=True)
+        return False
+
+    wait_for(answered, timeout=30, interval=0.5, what="the person's answer to be seen")
     done = cli.wait_status(job["id"], ["idle"], timeout=60)
     assert done["attention"] is None
     assert (project / "approved-4b.txt").exists()

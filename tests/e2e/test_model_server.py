@@ -1115,8 +1115,16 @@ def test_codex_escalate_in_the_tui_shows_the_approval_overlay(codex: RealCodex) 
     assert f"$ {command}" in screen
     assert "Yes, proceed (y)" in screen
     assert not (codex.project / "tui.txt").exists()
-    codex.tmux("send-keys", "-t", "tui", "y")
-    wait_for(lambda: (codex.project / "tui.txt").exists(), timeout=30, what="the approved command to run")
+
+    def approved() -> bool:
+        # A key pressed while the overlay is still being drawn can be lost: press again while it is shown.
+        if (codex.project / "tui.txt").exists():
+            return True
+        if "Would you like to run the following command?" in codex.screen():
+            codex.tmux("send-keys", "-t", "tui", "y")
+        return False
+
+    wait_for(approved, timeout=30, interval=0.5, what="the approved command to run")
     wait_for(lambda: "ESCALATED:" in codex.screen(), timeout=30, what="the final message")
 
 
