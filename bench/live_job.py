@@ -1,4 +1,4 @@
-"""Memory of one live TUI job, and `send`-to-receipt latency, with the real codex against the test model server.
+"""Memory of one live TUI job, and `send`-to-receipt latency: the real codex against the test model server.
 
     unshare -n sh -c 'ip link set lo up; exec python -m bench.live_job [--source DIR] [--codex PATH]'
 
@@ -63,10 +63,14 @@ def _memory(pid: int) -> tuple[int, int]:
 
 def _session_pids(socket: str, session: str) -> list[int]:
     out = subprocess.run(
-        ["tmux", "-L", socket, "list-panes", "-t", session, "-F", "#{pane_pid}"], capture_output=True, text=True
+        ["tmux", "-L", socket, "list-panes", "-t", session, "-F", "#{pane_pid}"],
+        capture_output=True,
+        text=True,
     ).stdout.split()
     pids = [pid for pane in out for pid in _tree(int(pane))]
-    server = subprocess.run(["tmux", "-L", socket, "display-message", "-p", "#{pid}"], capture_output=True, text=True)
+    server = subprocess.run(
+        ["tmux", "-L", socket, "display-message", "-p", "#{pid}"], capture_output=True, text=True
+    )
     for child in _children(int(server.stdout.strip())):  # pipe-pane's `cat` for this session's output log
         try:
             if "cat" in Path(f"/proc/{child}/comm").read_text() and str(child) not in out:
@@ -85,9 +89,9 @@ def run(source: Path, codex: str, jobs: int, sends: int) -> dict[str, Any]:
     (home / ".codex").mkdir(parents=True)
     socket = f"bench-live-{os.getpid()}"
     env = {
-        **os.environ, "HOME": str(home), "CODEX_HOME": str(home / ".codex"), "CODEX_AGENT_TMUX_SOCKET": socket,
-        "CODEX_AGENT_CODEX_BIN": codex, "PYTHONPATH": str(source), "TERM": "xterm-256color", "SHELL": "/bin/sh",
-        API_KEY_ENV: "mock-key",
+        **os.environ, "HOME": str(home), "CODEX_HOME": str(home / ".codex"), API_KEY_ENV: "mock-key",
+        "CODEX_AGENT_TMUX_SOCKET": socket, "CODEX_AGENT_CODEX_BIN": codex, "PYTHONPATH": str(source),
+        "TERM": "xterm-256color", "SHELL": "/bin/sh",
     }  # fmt: skip
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:

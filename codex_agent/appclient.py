@@ -1,6 +1,6 @@
 """A client of codex's app-server protocol: JSON-RPC messages, one per WebSocket text frame, on a Unix socket.
 
-Only the keeper (a long-lived process) uses it, so importing `websockets` here costs no short command anything.
+Only the keeper (a long-lived process) uses it, so importing `websockets` costs no short command anything.
 Three kinds of message arrive: responses to our requests, notifications, and requests from the server (an
 approval question waits for our response). Notifications and server requests are queued in arrival order.
 """

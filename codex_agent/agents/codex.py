@@ -118,27 +118,6 @@ def check_version(text: str) -> str | None:
     return None
 
 
-# First-run screens that block a hidden pane until a person answers them.
-BLOCKING_SCREENS = {
-    "Trust this folder?": (
-        "codex asks whether to trust this folder",
-        "answer with `codex-agent send ID --key Enter`, or pre-trust it: `codex-agent trust DIR`",
-    ),
-    "Sign in with ChatGPT": (
-        "codex is asking you to log in",
-        "run `codex login` once (or configure a model provider with env_key), then start again",
-    ),
-}
-
-
-def blocking_screen(screen: str) -> tuple[str, str] | None:
-    """(what codex is waiting for, what to do) when the screen shows a first-run question."""
-    for marker, found in BLOCKING_SCREENS.items():
-        if marker in screen:
-            return found
-    return None
-
-
 def is_trusted(home: Path, directory: Path) -> bool:
     try:
         config = tomllib.loads((home / "config.toml").read_text())

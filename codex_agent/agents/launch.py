@@ -24,7 +24,8 @@ SOCKET_PATH_MAX = 100  # a Unix socket's path must fit in 108 bytes (sun_path)
 
 def socket_path(job_dir: Path, name: str) -> Path:
     """Where the job's socket `name` lives: in its folder, or when that path is too long for a Unix socket,
-    in a private folder of the user's (0700, checked to be theirs) under a name derived from the job folder."""
+    in a private folder of the user's (0700, checked to be theirs), named after the job folder."""
+    import contextlib
     import hashlib
     import os
     import stat
@@ -33,10 +34,8 @@ def socket_path(job_dir: Path, name: str) -> Path:
     if len(os.fsencode(inside)) <= SOCKET_PATH_MAX:
         return inside
     base = Path(os.environ.get("XDG_RUNTIME_DIR") or "/tmp") / f"codex-agent-{os.getuid()}"
-    try:
+    with contextlib.suppress(FileExistsError):
         base.mkdir(mode=0o700)
-    except FileExistsError:
-        pass
     info = base.lstat()
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
         raise OSError(f"{base} is not a private folder of this user: remove it")

@@ -1,5 +1,5 @@
 """What follows a job's end, done once by its keeper: agents.log, claims, the worktree commit, a retry,
-notify-on-complete. Each step is best-effort: a failure is recorded as an event and the next step still runs."""
+notify-on-complete. Each step is best-effort: a failure is recorded as an event, and the next one runs."""
 
 from __future__ import annotations
 
@@ -64,7 +64,8 @@ def next_prompt(job: Job, job_dir: Path) -> str:
     lines = tail_lines(job_dir, RETRY_OUTPUT_LINES)
     shown = "\n".join(lines) if lines else "(no output)"
     return (
-        f"{task}\n\n---\nA previous attempt at this task (job {job.id}) failed: {job.error or 'no reason given'}\n"
+        f"{task}\n\n---\nA previous attempt at this task (job {job.id}) failed: "
+        f"{job.error or 'no reason given'}\n"
         f"The last lines it printed:\n{shown}\n"
     )
 

@@ -1,6 +1,6 @@
 """A codex job under its keeper: a private app-server, the keeper as its first client, the TUI as the second.
 
-    keeper ──(WebSocket on JOB_DIR/app.sock)──> codex app-server <──── codex --remote … resume THREAD (the pane)
+    keeper ──(WebSocket, JOB_DIR/app.sock)──> codex app-server <── codex --remote … resume THREAD (the pane)
 
 The keeper starts the thread and the first turn through the protocol (the prompt byte-exact, of any size),
 then runs the real TUI in the pane so that a person can watch and type. Everything either side does arrives
@@ -137,7 +137,7 @@ class CodexKeeper:
                 if loop.time() > deadline:
                     raise TimeoutError(
                         f"codex app-server did not listen within {SERVER_START_TIMEOUT_S:.0f}s"
-                    )
+                    ) from None
             # The server creates its socket shortly after it starts: wait for the file, not a fixed time.
             await _wait_for_path(socket_path, deadline - loop.time(), self.server)
 
@@ -310,7 +310,7 @@ class CodexKeeper:
             if active and not self.stalled and quiet_s >= self.stall_after_s:
                 self.stalled = True
                 self.recorder.stalled(quiet_s)
-            # Sleeping until the threshold comes due is the event here: nothing else happens when codex is quiet.
+            # Sleeping until the threshold comes due is the event here: nothing happens while codex is quiet.
             await asyncio.sleep(max(0.05, self.stall_after_s - quiet_s) if active else self.stall_after_s)
 
     async def _server_gone(self) -> Ending:

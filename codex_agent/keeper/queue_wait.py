@@ -2,7 +2,7 @@
 
 There is no drainer and no lock file: each queued job's keeper is already running in its own session (it got
 its submitter's environment when it was queued) and re-checks when the state database changes (inotify on the
-state directory). The check and the claim of a slot are one SQLite write transaction, so two keepers never take
+state directory). The check and the claim of a slot are one SQLite write transaction: two keepers never take
 the same slot. Among the queued jobs that are ready, the earliest submitted go first.
 """
 
@@ -66,10 +66,9 @@ def try_take_slot(store: Store, job_id: str) -> tuple[str, str]:
         limit = job.attrs.get("max_parallel")
         if isinstance(limit, int):
             busy = store.count_jobs(SLOT_STATUSES, tx=tx) + store.count_starting(tx=tx)
-            ahead = [
-                other for other in store.queued_jobs(tx=tx)
-                if (other.created_at, other.id) < (job.created_at, job.id) and verdict(store, other)[0] == "ready"
-            ]  # fmt: skip
+            mine = (job.created_at, job.id)
+            earlier = [other for other in store.queued_jobs(tx=tx) if (other.created_at, other.id) < mine]
+            ahead = [other for other in earlier if verdict(store, other)[0] == "ready"]
             if busy + len(ahead) >= limit:
                 return "wait", ""
         job.attrs.update(queued=False, dequeued_at=now_ms())

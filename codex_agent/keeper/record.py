@@ -218,7 +218,7 @@ def _transitions(before: View, after: View) -> list[tuple[str, dict[str, Any]]]:
 
 
 def will_retry(job: Job) -> bool:
-    """A run that failed (a non-zero exit, a failed turn, a failed launch) is tried again while attempts last."""
+    """A run that failed (a non-zero exit, a failed turn, a failed launch) is tried again while tries last."""
     plan = job.attrs.get("retry")
     if not isinstance(plan, dict) or job.attrs.get("retried_as") or job.status is not JobStatus.FAILED:
         return False

@@ -1,8 +1,8 @@
 """What a codex thread is doing, from the app-server's messages: no screen, no heuristics, no I/O.
 
 The keeper feeds every message it receives to `Tracker.apply`, which answers whether the job's view changed;
-`Tracker.view()` is that view. Only the job's own thread counts: the TUI's thread-title side request runs in an
-ephemeral thread of its own, and its messages are ignored here.
+`Tracker.view()` is that view. Only the job's own thread counts: the TUI's thread-title side request runs in
+an ephemeral thread of its own, and its messages are ignored here.
 """
 
 from __future__ import annotations
@@ -189,9 +189,10 @@ class Tracker:
         item = event.item
         if item.type == "userMessage" and item.client_id:
             self.client_ids[item.client_id] = event.turn_id
-        if item.type == "agentMessage" and completed and item.text is not None:
-            if self.turn is not None and self.turn.id == event.turn_id:
-                self.turn.last_message = item.text
+        ours = self.turn is not None and self.turn.id == event.turn_id
+        if item.type == "agentMessage" and completed and item.text is not None and ours:
+            assert self.turn is not None
+            self.turn.last_message = item.text
         if item.type == "fileChange" and completed and item.status != "declined":
             for change in item.changes or []:
                 if change.path not in self.files:
