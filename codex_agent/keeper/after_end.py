@@ -14,9 +14,10 @@ from codex_agent.models import Job, JobKind
 RETRY_OUTPUT_LINES = 20
 
 
-def after_end(recorder: Recorder, job: Job, env: dict[str, str] | None) -> None:
+def after_end(recorder: Recorder, ended: Job, env: dict[str, str] | None) -> None:
     from codex_agent import agentslog, claims, oncomplete
 
+    job = recorder.trusted(ended)
     root = project_root_of(job)
     _step(recorder, "log", agentslog.record_completion, recorder.store, root, job)
     _step(recorder, "claims", claims.release, recorder.store, job.id)
@@ -53,11 +54,11 @@ def _commit_worktree(recorder: Recorder, job: Job) -> None:
         recorder.event("worktree_commit", {"commit": commit})
 
 
-def next_prompt(job: Job, job_dir: Path) -> str:
+def next_prompt(job: Job, job_dir: Path, recorder_task: str | None = None) -> str:
     """What the next attempt is given: the same task, and with --retry-on-failure also what went wrong."""
     from codex_agent.jobs import read_prompt, tail_lines
 
-    task = read_prompt(job_dir, job)
+    task = recorder_task if recorder_task is not None else read_prompt(job_dir, job)
     plan = job.attrs.get("retry") or {}
     if not plan.get("on_failure") or job.kind is JobKind.COMMAND:
         return task
@@ -85,7 +86,7 @@ def retry(recorder: Recorder, job: Job, env: dict[str, str]) -> Job:
     carried: dict[str, Any] = {
         key: job.attrs[key] for key in ("max_parallel", "worktree", "project_root") if key in job.attrs
     }
-    prompt = next_prompt(job, recorder.job_dir)
+    prompt = next_prompt(job, recorder.job_dir, recorder.task)
     request = jobs.StartRequest(
         prompt=prompt if job.kind.is_codex else "",
         kind=job.kind,
@@ -94,7 +95,7 @@ def retry(recorder: Recorder, job: Job, env: dict[str, str]) -> Job:
         reasoning=job.reasoning,
         sandbox=job.sandbox,
         parent_session=job.parent_session,
-        command=job.prompt if job.kind is JobKind.COMMAND else None,
+        command=(recorder.task or job.prompt) if job.kind is JobKind.COMMAND else None,
         attrs={**carried, "retry": plan, "queued": bool(carried.get("max_parallel")), "after": []},
         claims=claims.claims_of(store, job.id),
         queued=bool(carried.get("max_parallel")),

@@ -291,7 +291,7 @@ class CodexKeeper:
             from codex_agent import oncomplete
 
             with contextlib.suppress(OSError):
-                oncomplete.notify(job, self.job_dir, "turn", self.env)
+                oncomplete.notify(self.recorder.trusted(job), self.job_dir, "turn", self.env)
         turn = after.turn
         if self.with_tui or turn is None or turn.status == "inProgress":
             return

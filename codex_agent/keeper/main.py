@@ -62,6 +62,7 @@ def run(job_dir: Path) -> int:
         return _give_up(recorder, f"cannot read the launch spec: {exc}")
     finally:
         (job_dir / ENV_FIFO).unlink(missing_ok=True)
+    recorder.remember_start()
     job = store.get_job(job_dir.name)
     if job.attrs.get("queued"):
         from codex_agent.keeper.queue_wait import wait_for_turn

@@ -7,6 +7,7 @@ then `state.stamp` in the job's folder is replaced so that waiters (inotify on t
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
 from collections.abc import Callable
@@ -43,6 +44,32 @@ class Recorder:
         self.job_id = job_id
         self.job_dir = store.job_dir(job_id)
         self.ended_here = False  # this process recorded the job's end: what follows an end is its to do
+        # The record and the task as the keeper found them when it started, before its agent ran: what is
+        # run on the agent's behalf later (notify-on-complete, a retry) comes from these, never from files an
+        # agent with write access to the project could have edited meanwhile.
+        self.as_started: Job | None = None
+        self.task: str | None = None
+
+    def remember_start(self) -> None:
+        from codex_agent.jobs import read_prompt
+
+        self.as_started = self.store.get_job(self.job_id)
+        self.task = read_prompt(self.job_dir, self.as_started)
+
+    def trusted(self, job: Job) -> Job:
+        """`job` as recorded now, with the settings and commands it had when its keeper started."""
+        start = self.as_started
+        if start is None:
+            return job
+        ended: tuple[str, ...] = ("retried_as", "retrying", "turn", "question")
+        kept = {key: job.attrs[key] for key in ended if key in job.attrs}
+        return dataclasses.replace(
+            start,
+            status=job.status, exit_code=job.exit_code, error=job.error, started_at=job.started_at,
+            completed_at=job.completed_at, summary=job.summary, tokens=job.tokens,
+            files_modified=job.files_modified, thread_id=job.thread_id, updated_at=job.updated_at,
+            attrs={**start.attrs, **kept},
+        )  # fmt: skip
 
     def update(self, change: Callable[[Job], None]) -> Job:
         """Apply `change` to the freshest record and save it; again if another process saved meanwhile

@@ -597,3 +597,26 @@ def test_a_linked_worktrees_folder_gets_no_checkout(cli: CLI, project: Path, tmp
     assert list(other.iterdir()) == []
     jobs = cli.ok("jobs", "--json", "--all").json()["jobs"]
     assert len(jobs) == 1  # nothing recorded for the refused start
+
+
+def test_an_agent_rewriting_its_record_cannot_change_what_is_run_for_it(cli: CLI, project: Path) -> None:
+    """The job's notify-on-complete command and its retry are taken from the record as the keeper found it
+    when it started; the agent rewrites its record in state.db (inside the workspace) before it ends."""
+    edit = (
+        "import json, sqlite3, sys\n"
+        "db = sqlite3.connect('.codex-agent/state.db')\n"
+        "job = sys.argv[1]\n"
+        "attrs = json.loads(db.execute('SELECT attrs FROM jobs WHERE id = ?', (job,)).fetchone()[0])\n"
+        "attrs['notify_on_complete'] = 'touch pwned-by-notify'\n"
+        "attrs['retry'] = {'attempt': 1, 'max_retries': 5, 'on_failure': False}\n"
+        "db.execute('UPDATE jobs SET attrs = ? WHERE id = ?', (json.dumps(attrs), job))\n"
+        "db.commit()\n"
+    )
+    (project / "edit.py").write_text(edit)
+    (project / ".codex-agent.toml").write_text('notify_on_complete = "touch notified"\n')
+    script = f'{shlex.quote(sys.executable)} edit.py "$CODEX_AGENT_JOB_ID"; exit 3'
+    job = cli.ok("exec", "start", "--cmd", script).out.strip()
+    assert cli.run("wait", job, "--timeout", "60s").code == 10
+    wait_for(lambda: (project / "notified").exists(), what="the job's own notify-on-complete command")
+    assert not (project / "pwned-by-notify").exists()
+    assert len(cli.ok("jobs", "--json", "--all").json()["jobs"]) == 1  # no retry the agent asked for
