@@ -455,22 +455,15 @@ def _alive(pid: object, started: object = None) -> bool:
 
 def read_prompt(job_dir: Path, job: Job) -> str:
     """The task as given, from the job's folder (the record may carry only its beginning)."""
-    try:
-        return (job_dir / PROMPT_FILE).read_bytes().decode("utf-8", errors="surrogateescape")
-    except OSError:
-        return job.prompt
+    data = safefs.read_quietly(job_dir / PROMPT_FILE)  # never through a link an agent put there
+    return job.prompt if data is None else data.decode("utf-8", errors="surrogateescape")
 
 
 def tail_lines(job_dir: Path, count: int, *, limit: int = 300) -> list[str]:
     """The last non-empty lines of the job's output, escape sequences removed."""
-    log = job_dir / OUTPUT_LOG
-    try:
-        with log.open("rb") as handle:
-            handle.seek(max(0, log.stat().st_size - 16384))
-            tail = strip_ansi(handle.read())
-    except OSError:
-        return []
-    lines = [line.strip()[:limit] for line in tail.decode(errors="replace").splitlines() if line.strip()]
+    data = safefs.read_quietly(job_dir / OUTPUT_LOG, limit=16384, tail=True)  # a link reads as no output
+    tail = strip_ansi(data or b"").decode(errors="replace")
+    lines = [line.strip()[:limit] for line in tail.splitlines() if line.strip()]
     return lines[-count:]
 
 

@@ -620,3 +620,24 @@ def test_an_agent_rewriting_its_record_cannot_change_what_is_run_for_it(cli: CLI
     wait_for(lambda: (project / "notified").exists(), what="the job's own notify-on-complete command")
     assert not (project / "pwned-by-notify").exists()
     assert len(cli.ok("jobs", "--json", "--all").json()["jobs"]) == 1  # no retry the agent asked for
+
+
+def test_a_retry_prompt_never_reads_through_a_link_the_agent_planted(cli: CLI, project: Path) -> None:
+    """--retry-on-failure puts the failed attempt's last output lines into the next prompt: an output.log
+    replaced by a link to a file of yours must not carry that file to the model."""
+    secret = Path(os.environ["HOME"]) / "secret.txt"
+    secret.write_text("TOP-SECRET-LINE\n")
+    job = cli.start("--exec", "FAIL the model gave up", "--retry", "1", "--retry-on-failure")
+    log = state(project) / "jobs" / job["id"] / "output.log"
+    log.unlink()
+    log.symlink_to(secret)  # as the agent would, before its turn fails
+    retried = wait_for(
+        lambda: cli.ok("report", job["id"], "--json").json()["retry"].get("retried_as"),
+        timeout=30,
+        what="retry",
+    )
+    given = state(project) / "jobs" / str(retried) / "prompt.txt"
+    wait_for(given.exists, timeout=30, what="the next attempt")
+    prompt = given.read_text()
+    assert "failed: the model gave up" in prompt
+    assert "TOP-SECRET-LINE" not in prompt
