@@ -16,7 +16,7 @@ from typing import Any
 
 from codex_agent.models import SESSION_PREFIX, JobKind, JobStatus
 from codex_agent.tmux import PaneState, Tmux
-from tests.helpers import CLI, REPO_ROOT
+from tests.helpers import CLI, REPO_ROOT, wait_for
 
 # Trial counts scale with this factor (CODEX_AGENT_RELIABILITY_SCALE=3 for a longer soak run).
 SCALE = float(os.environ.get("CODEX_AGENT_RELIABILITY_SCALE", "1"))
@@ -120,6 +120,17 @@ def record_ids(state_dir: Path) -> set[str]:
 def panes(socket: str) -> dict[str, PaneState]:
     """This tmux server's codex-agent sessions, read the way codex-agent reads them."""
     return Tmux(socket).panes()
+
+
+def wait_keeper_gone(socket: str, job_id: str) -> None:
+    """Wait until the job's keeper has exited: a job reads as ended before its keeper's last writes."""
+    session = f"{SESSION_PREFIX}{job_id}"
+
+    def gone() -> bool:
+        pane = panes(socket).get(session)
+        return pane is None or pane.dead
+
+    wait_for(gone, timeout=20, what=f"the keeper of {job_id} to exit")
 
 
 def popen_cli(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:

@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import CLI
-from tests.reliability.support import Tally, assert_one_line_refusal, check_listing, integrity, record_ids
+from tests.reliability.support import (
+    Tally,
+    assert_one_line_refusal,
+    check_listing,
+    integrity,
+    record_ids,
+    wait_keeper_gone,
+)
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
 
@@ -125,9 +132,13 @@ def _fill(path: Path, leave_kb: int) -> None:
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "zeroed_header"])
-def test_damaged_database_gives_a_clear_message(damage: str, cli: CLI, project: Path) -> None:
+def test_damaged_database_gives_a_clear_message(
+    damage: str, cli: CLI, project: Path, tmux_socket: str
+) -> None:
     job_id = cli.ok("exec", "start", "--cmd", "true").out.strip()
     cli.wait_status(job_id, ["completed"])
+    # Its keeper's closing write would checkpoint the database and put a zeroed header back.
+    wait_keeper_gone(tmux_socket, job_id)
     db = project / ".codex-agent" / "state.db"
     data = db.read_bytes()
     if damage == "garbage":
