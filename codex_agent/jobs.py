@@ -572,14 +572,10 @@ def kill(project: Project, job_id: str) -> Job:
 
 
 def _record_kill(project: Project, job_id: str) -> None:
-    from codex_agent.keeper.after_end import after_end
+    from codex_agent.keeper.after_end import close
     from codex_agent.keeper.record import Ending, Recorder
 
-    recorder = Recorder(project.store, job_id)
-    if project.store.get_job(job_id).status.is_terminal:
-        return
-    job = recorder.ended(Ending(JobStatus.KILLED, None, "killed by request"))
-    after_end(recorder, job, None)
+    close(Recorder(project.store, job_id), Ending(JobStatus.KILLED, None, "killed by request"), None)
 
 
 def _stop_processes(project: Project, job: Job) -> None:

@@ -219,12 +219,8 @@ def test_a_worktree_job_keeps_its_changes_on_its_branch(cli: CLI, project: Path)
 
     assert not (project / "wt.txt").exists()  # the main checkout is untouched
     assert git(project, "status", "--porcelain").strip() == "?? agents.log"
-
-    def on_branch() -> bool:  # committed to its branch by whichever process recorded its end
-        listed = subprocess.run(["git", "-C", str(project), "show", f"{branch}:wt.txt"], capture_output=True)
-        return listed.returncode == 0 and listed.stdout == b"WRITE wt.txt"
-
-    wait_for(on_branch, what="the job's work on its branch")
+    # Committed before the end was recorded: a job that reads as ended has its work on its branch.
+    assert git(project, "show", f"{branch}:wt.txt") == "WRITE wt.txt"
     assert "wt.txt" not in git(project, "ls-tree", "--name-only", "main")
     report = cli.ok("report", job_id, "--json").json()
     assert report["worktree"] == {"path": str(worktree), "branch": branch}
@@ -237,7 +233,7 @@ def test_a_worktree_job_keeps_its_changes_on_its_branch(cli: CLI, project: Path)
     old_tree = project / ".codex-agent" / "worktrees" / old
     assert (old_tree / "README.md").read_text() == "hello\n"
     assert cli.ok("report", old, "--json").json()["base"]["commit"] == first_commit
-    wait_for(lambda: "old.txt" in git(project, "ls-tree", "--name-only", f"codex-agent/{old}"))
+    assert "old.txt" in git(project, "ls-tree", "--name-only", f"codex-agent/{old}")
     (old_tree / "scratch.txt").write_text("not committed\n")  # someone worked in it after the job
 
     cleaned = cli.ok("clean", "--older-than", "0s", "--json").json()
@@ -253,6 +249,24 @@ def test_a_worktree_job_keeps_its_changes_on_its_branch(cli: CLI, project: Path)
 
 
 # --- queues, dependencies, retries -------------------------------------------------------------------------
+
+
+def test_a_job_reads_as_ended_only_once_its_end_is_logged_its_claims_free_and_its_work_committed(
+    cli: CLI, project: Path, tmp_path: Path
+) -> None:
+    # The project's post-commit hook holds the keeper's closing commit until the test opens the gate.
+    fifo, committing = gate(tmp_path), tmp_path / "committing"
+    hook = project / ".git" / "hooks" / "post-commit"
+    hook.write_text(f"#!/bin/sh\ntouch '{committing}'\ncat '{fifo}' >/dev/null\n")
+    hook.chmod(0o755)
+    job_id = cli.start("--worktree", "--claim", "a.txt", "--exec", "WRITE a.txt")["id"]
+    wait_for(committing.exists, what="the keeper's closing commit")
+    assert cli.job(job_id)["status"] == "running"  # not ended while its work is not on its branch yet
+    open_gate(fifo)
+    assert cli.run("wait", job_id).code == 0
+    assert "a.txt" in git(project, "ls-tree", "-r", "--name-only", f"codex-agent/{job_id}")
+    assert cli.ok("claims", "--json").json()["claims"] == []
+    assert job_id in [entry.job_id for entry in entries_of(project, "complete")]
 
 
 def test_a_job_started_after_another_starts_by_itself_when_it_ends(

@@ -1,5 +1,6 @@
-"""What follows a job's end, done once by its keeper: agents.log, claims, the worktree commit, a retry,
-notify-on-complete. Each step is best-effort: a failure is recorded as an event, and the next one runs."""
+"""A job's end, recorded once by its keeper with what belongs to it: agents.log, claims, the worktree commit
+before the end is written, a retry and notify-on-complete after. Each step is best-effort: a failure is
+recorded as an event, and the next one runs."""
 
 from __future__ import annotations
 
@@ -8,21 +9,37 @@ from pathlib import Path
 from typing import Any
 
 from codex_agent.errors import CodexAgentError
-from codex_agent.keeper.record import Recorder, will_retry
+from codex_agent.keeper.record import Ending, Recorder, will_retry
 from codex_agent.models import Job, JobKind
 
 RETRY_OUTPUT_LINES = 20
 
 
-def after_end(recorder: Recorder, ended: Job, env: dict[str, str] | None) -> None:
-    from codex_agent import agentslog, claims, oncomplete
+def close(recorder: Recorder, ending: Ending, env: dict[str, str] | None) -> Job:
+    """Record the job's end, once, and do what belongs to it.
 
-    job = recorder.trusted(ended)
-    root = project_root_of(job)
-    _step(recorder, "log", agentslog.record_completion, recorder.store, root, job)
-    _step(recorder, "claims", claims.release, recorder.store, job.id)
-    if job.attrs.get("worktree"):
-        _step(recorder, "worktree", _commit_worktree, recorder, job)
+    agents.log, the claims and the worktree commit come first: `wait` returns at the end, and an
+    orchestrator that reads the log, takes a released claim or merges the branch next must find them done.
+    A retry and notify-on-complete come after: they act on an ended job."""
+    from codex_agent import agentslog, claims
+
+    current = recorder.store.get_job(recorder.job_id)
+    if current.status.is_terminal:
+        return current  # whoever recorded the end did what follows
+    closing = recorder.trusted(recorder.closing(ending))
+    _step(recorder, "log", agentslog.record_completion, recorder.store, project_root_of(closing), closing)
+    _step(recorder, "claims", claims.release, recorder.store, closing.id)
+    if closing.attrs.get("worktree"):
+        _step(recorder, "worktree", _commit_worktree, recorder, closing)
+    ended = recorder.ended(ending, at=closing.completed_at)
+    if recorder.ended_here:
+        _after_end(recorder, recorder.trusted(ended), env)
+    return ended
+
+
+def _after_end(recorder: Recorder, job: Job, env: dict[str, str] | None) -> None:
+    from codex_agent import oncomplete
+
     if will_retry(job) and env is not None:
         _step(recorder, "retry", retry, recorder, job, env)
     _step(recorder, "notify", oncomplete.notify, job, recorder.job_dir, "end", env)

@@ -87,7 +87,6 @@ class CodexKeeper:
             tasks.append(asyncio.create_task(self._watch_tui()))
         await self.done.wait()
         assert self.ending is not None
-        self.recorder.ended(self.ending)  # first: a queued job may take the slot while codex shuts down
         control.close()
         for task in tasks:
             task.cancel()

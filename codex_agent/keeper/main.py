@@ -136,7 +136,7 @@ def _give_up(recorder: Recorder, message: str) -> int:
 def _finish(recorder: Recorder, ending: Ending, env: dict[str, str] | None) -> int:
     from codex_agent.agents import codex
     from codex_agent.agents.launch import socket_path
-    from codex_agent.keeper.after_end import after_end
+    from codex_agent.keeper.after_end import close
     from codex_agent.keeper.control import control_path
 
     for socket in (control_path(recorder.job_dir), socket_path(recorder.job_dir, codex.APP_SOCKET)):
@@ -144,13 +144,11 @@ def _finish(recorder: Recorder, ending: Ending, env: dict[str, str] | None) -> i
     job = recorder.store.get_job(recorder.job_id)
     if job.kind is JobKind.COMMAND and not job.status.is_terminal:
         _record_changed_files(recorder, job)
-    if not job.status.is_terminal:
-        job = recorder.ended(ending)
-    if recorder.ended_here:  # else whoever recorded the end (a `kill` of a queued job) did what follows
-        try:
-            after_end(recorder, job, env)
-        except CodexAgentError as exc:
-            _log(recorder.job_dir, f"after the end: {exc.one_line()}")
+    try:
+        job = close(recorder, ending, env)
+    except CodexAgentError as exc:
+        _log(recorder.job_dir, f"at the end: {exc.one_line()}")
+        job = recorder.store.get_job(recorder.job_id)
     return 0 if job.status is JobStatus.COMPLETED else (job.exit_code or 1)
 
 

@@ -23,9 +23,9 @@ from codex_agent.store import Store
 if TYPE_CHECKING:
     from codex_agent.keeper.tracker import View
 
-BASIS = "protocol"
+BASIS = "protocol"  # status_basis of everything the keeper records
 DISK_FULL_FIRST_PAUSE_S = 0.1
-DISK_FULL_PATIENCE_S = 60.0  # status_basis of everything the keeper records from codex's app-server
+DISK_FULL_PATIENCE_S = 60.0
 SUMMARY_EVENT_CHARS = 300
 
 
@@ -168,21 +168,19 @@ class Recorder:
         self.update(change)
         self.event("stalled", {"quiet_s": int(quiet_s)})
 
-    def ended(self, ending: Ending) -> Job:
+    def closing(self, ending: Ending) -> Job:
+        """The record as `ended(ending)` will write it, not saved: what is done before the end is recorded
+        (agents.log, claims, the worktree commit) reads from this, so that it is true when a waiter wakes."""
+        job = self.store.get_job(self.job_id)
+        _apply_ending(job, ending)
+        return job
+
+    def ended(self, ending: Ending, *, at: int | None = None) -> Job:
         """The end, once: a second call (the keeper's last step after its agent's own) keeps the first."""
 
         def change(job: Job) -> None:
-            if job.status.is_terminal:
-                return
-            job.status = ending.status
-            job.exit_code = ending.exit_code
-            job.error = ending.error if ending.status is not JobStatus.COMPLETED else None
-            job.completed_at = now_ms()
-            job.attrs["status_basis"] = BASIS
-            job.attrs.pop("attention", None)
-            job.attrs.pop("question", None)
-            job.attrs["doing"] = None
-            job.attrs["retrying"] = will_retry(job)  # a job queued after this one waits for the retry
+            if not job.status.is_terminal:
+                _apply_ending(job, ending, at)
 
         before = self.store.get_job(self.job_id).status
         job = self.update(change)
@@ -191,6 +189,18 @@ class Recorder:
             said = None if job.error == "killed by request" else job.error  # the status says it all
             self.event("ended", {"status": job.status.value, "exit_code": job.exit_code, "error": said})
         return job
+
+
+def _apply_ending(job: Job, ending: Ending, at: int | None = None) -> None:
+    job.status = ending.status
+    job.exit_code = ending.exit_code
+    job.error = ending.error if ending.status is not JobStatus.COMPLETED else None
+    job.completed_at = at or now_ms()
+    job.attrs["status_basis"] = BASIS
+    job.attrs.pop("attention", None)
+    job.attrs.pop("question", None)
+    job.attrs["doing"] = None
+    job.attrs["retrying"] = will_retry(job)  # a job queued after this one waits for the retry
 
 
 def _relative(paths: list[str], cwd: str) -> list[str]:
