@@ -178,13 +178,16 @@ class Recorder:
     def ended(self, ending: Ending, *, at: int | None = None) -> Job:
         """The end, once: a second call (the keeper's last step after its agent's own) keeps the first."""
 
+        ending_here = False
+
         def change(job: Job) -> None:
-            if not job.status.is_terminal:
+            nonlocal ending_here
+            ending_here = not job.status.is_terminal  # decided on the record this transaction saves
+            if ending_here:
                 _apply_ending(job, ending, at)
 
-        before = self.store.get_job(self.job_id).status
         job = self.update(change)
-        if not before.is_terminal:
+        if ending_here:
             self.ended_here = True
             said = None if job.error == "killed by request" else job.error  # the status says it all
             self.event("ended", {"status": job.status.value, "exit_code": job.exit_code, "error": said})
