@@ -1,4 +1,5 @@
-"""What waits wake on (codex_agent/waiting.py): real inotify events on real files, in-process."""
+"""What waits wake on (codex_agent/waiting.py): real inotify events on real files, and re-reads of a real
+state database, in-process."""
 
 from __future__ import annotations
 
@@ -6,7 +7,11 @@ import threading
 import time
 from pathlib import Path
 
-from codex_agent.waiting import Watcher, wait_for_change
+from codex_agent.jobs import Project
+from codex_agent.models import Job, JobKind, JobStatus, now_ms
+from codex_agent.store import Store
+from codex_agent.tmux import Tmux
+from codex_agent.waiting import Watcher, wait_for_change, wait_for_end, wait_until
 
 
 def write_later(path: Path, delay_s: float = 0.1) -> threading.Thread:
@@ -93,3 +98,46 @@ def test_wait_for_change_watches_state_stamps_by_default(tmp_path: Path) -> None
     assert wait_for_change([tmp_path], 10.0)
     writer.join()
     assert not wait_for_change([tmp_path], 0.2)  # nothing changed since
+
+
+# --- waiting for jobs ---------------------------------------------------------------------------------------
+
+
+def finished_project(root: Path) -> tuple[Project, Job]:
+    """A project with one completed job: reading it asks nothing of tmux."""
+    store = Store.open(root / ".codex-agent", create=True)
+    job = Job(store.new_job_id(), JobKind.COMMAND, JobStatus.COMPLETED, "true", str(root), now_ms())
+    store.insert_job(job)
+    store.make_job_dir(job.id)
+    return Project(root, store, Tmux.from_env()), job
+
+
+def test_wait_until_returns_the_jobs_once_a_keepers_write_makes_them_done(tmp_path: Path) -> None:
+    project, job = finished_project(tmp_path)
+
+    def keeper_writes() -> None:
+        time.sleep(0.2)
+        writer_store = Store.open(project.store.state_dir, create=False)  # the keeper's own connection
+        record = writer_store.get_job(job.id)
+        record.summary = "written by the keeper"
+        writer_store.save_job(record)
+        (writer_store.job_dir(job.id) / "state.stamp").write_text("x")
+
+    writer = threading.Thread(target=keeper_writes)
+    writer.start()
+    found = wait_until(project, [job.id], lambda jobs: jobs[0].summary is not None, timeout_s=20)
+    writer.join()
+    assert found is not None and found[0].summary == "written by the keeper"
+
+
+def test_wait_until_gives_none_when_the_time_is_up(tmp_path: Path) -> None:
+    project, job = finished_project(tmp_path)
+    begin = time.monotonic()
+    assert wait_until(project, [job.id], lambda jobs: False, timeout_s=0.3) is None
+    assert 0.3 <= time.monotonic() - begin < 5.0
+
+
+def test_wait_for_end_of_a_job_that_already_ended_returns_it_at_once(tmp_path: Path) -> None:
+    project, job = finished_project(tmp_path)
+    ended = wait_for_end(project, job.id, timeout_s=0)
+    assert ended is not None and ended.id == job.id and ended.status is JobStatus.COMPLETED
