@@ -17,9 +17,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def wait_for(
-    condition: Callable[[], T], *, timeout: float = 15.0, interval: float = 0.05, what: str = ""
+    condition: Callable[[], T | None], *, timeout: float = 15.0, interval: float = 0.05, what: str = ""
 ) -> T:
-    """Poll `condition` until it returns something truthy; fail the test at the deadline."""
+    """Poll `condition` until it returns something truthy; fail the test at the deadline.
+
+    A condition that returns None for "not yet" gives back the value without the None.
+    """
     deadline = time.monotonic() + timeout
     while True:
         value = condition()

@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import click
+
 from tests.helpers import REPO_ROOT
 
 GENERATOR = REPO_ROOT / "scripts" / "gen_cli_docs.py"
@@ -39,8 +41,9 @@ def test_every_command_has_a_section() -> None:
 
     text = (REPO_ROOT / "docs" / "cli.md").read_text()
     root = click_command()
-    for name in root.list_commands(None):
-        command = root.get_command(None, name)
+    context = click.Context(root)
+    for name in root.list_commands(context):
+        command = root.get_command(context, name)
         if (
             command is None or command.hidden
         ):  # internal entry points (the far end of `--machine`) are not documented

@@ -372,13 +372,18 @@ def test_real_dashboard_in_a_tmux_pane(cli: CLI, project: Path, host: str, tmux_
         )
         return result.stdout if result.returncode == 0 else ""
 
-    text = wait_for(lambda: first in screen() and "1 job" in screen() and screen(), what="the dashboard")
+    def screen_with(*parts: str) -> str | None:
+        """The screen once it shows every one of `parts` (one capture: the parts are seen together)."""
+        shown = screen()
+        return shown if all(part in shown for part in parts) else None
+
+    text = wait_for(lambda: screen_with(first, "1 job"), what="the dashboard")
     assert "◆ idle" in text and "explain the…" in text
     assert "claims: none" in text and "q quit" in text
     assert all(len(line) <= 80 for line in text.splitlines())
 
     second = start_command(cli, "echo from the second job; exit 2")
-    text = wait_for(lambda: "2 jobs" in screen() and "✗1 failed" in screen() and screen(), what="job two")
+    text = wait_for(lambda: screen_with("2 jobs", "✗1 failed"), what="job two")
     rows = [line for line in text.splitlines() if first in line or second in line]
     assert rows[0].startswith(f" {ATTENTION_MARK} {second}")  # the failed job, first and marked
     assert "from the second job" in rows[0]

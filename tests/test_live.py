@@ -4,6 +4,7 @@ Against a real tmux server and the codex test double."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from codex_agent import errors
 from codex_agent.keeper.command_watch import find_question
@@ -109,15 +111,16 @@ def test_hostile_100kb_message_arrives_byte_exact_and_is_submitted(cli: CLI, tmp
     # Text equal to a key name is text, not a key; standard input works too.
     for word in ("C-c", "Enter"):
         cli.ok("send", job["id"], "-", input=word.encode())
-        arrived = wait_for(
-            lambda word=word: (
-                (current := cli.job(job["id"]))["summary"].startswith(
-                    f"ECHO[{len(word)} chars sha256={sha(word)}]"
-                )
-                and current
-            ),
-            what=f"the reply to {word!r}",
-        )
+
+        def replied(word: str = word) -> dict[str, Any] | None:
+            current = cli.job(job["id"])
+            return (
+                current
+                if current["summary"].startswith(f"ECHO[{len(word)} chars sha256={sha(word)}]")
+                else None
+            )
+
+        arrived = wait_for(replied, what=f"the reply to {word!r}")
         assert arrived["status"] in ("running", "idle")
     assert cli.wait_status(job["id"], ["idle"])["status"] == "idle"  # still alive: C-c was not pressed
 
@@ -224,7 +227,7 @@ def test_wait_wakes_within_100ms_of_a_job_ending(cli: CLI, tmp_path: Path) -> No
         job_id = cli.ok("exec", "start", "--cmd", f"read line < {gate}; exit 3").out.strip()
         waiter = popen_cli(cli, "wait", job_id, "--until", "done")
         pid = waiter.pid
-        wait_for(lambda pid=pid: blocked_on_file_events(pid), what="wait to block on file events")
+        wait_for(functools.partial(blocked_on_file_events, pid), what="wait to block on file events")
         with open(gate, "w") as handle:
             handle.write("go\n")
         code = waiter.wait(timeout=20)

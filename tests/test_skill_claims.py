@@ -314,7 +314,7 @@ def test_claims_end_with_the_job(cli: CLI) -> None:
     job = _finished(cli, "brief", "--claim", "docs/**")
     cli.ok("jobs", "--json")
     claims = cli.ok("claims", "--json").json()
-    assert job["id"] not in json.dumps(claims)
+    assert str(job["id"]) not in json.dumps(claims)
     cli.ok("start", "--exec", "next", "--claim", "docs/**")
 
 

@@ -69,9 +69,12 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fake_ids import CLI_VERSION, echo_reply, now_ms, uuid7
+if TYPE_CHECKING:
+    from tests.fakes.fake_ids import CLI_VERSION, echo_reply, now_ms, uuid7
+else:  # run as a script, next to fake_ids.py (the remote tier copies the double without the tests package)
+    from fake_ids import CLI_VERSION, echo_reply, now_ms, uuid7
 from websockets.asyncio.server import ServerConnection, unix_serve
 from websockets.exceptions import ConnectionClosed
 

@@ -33,9 +33,12 @@ import time
 import tty
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fake_ids import CLI_VERSION, MARK, PLACEHOLDER
+if TYPE_CHECKING:
+    from tests.fakes.fake_ids import CLI_VERSION, MARK, PLACEHOLDER
+else:  # run as a script, next to fake_ids.py (the remote tier copies the double without the tests package)
+    from fake_ids import CLI_VERSION, MARK, PLACEHOLDER
 from websockets.asyncio.client import ClientConnection, unix_connect
 from websockets.exceptions import ConnectionClosed
 

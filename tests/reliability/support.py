@@ -122,6 +122,12 @@ def panes(socket: str) -> dict[str, PaneState]:
     return Tmux(socket).panes()
 
 
+def pane_pid(pane: PaneState) -> int:
+    """The pid of a pane's process: tmux gives one for every pane it lists, so its absence is a failure."""
+    assert pane.pid is not None, pane
+    return pane.pid
+
+
 def wait_keeper_gone(socket: str, job_id: str) -> None:
     """Wait until the job's keeper has exited: a job reads as ended before its keeper's last writes."""
     session = f"{SESSION_PREFIX}{job_id}"

@@ -22,6 +22,7 @@ from tests.reliability.support import (
     check_listing,
     integrity,
     kill_after,
+    pane_pid,
     panes,
     popen_cli,
     race,
@@ -136,7 +137,7 @@ def test_sigkill_during_kill(cli: CLI, project: Path, tmux_socket: str, rng: ran
         assert all(code == 0 for code, _out, _err in started), started
         ids = [out.strip() for _code, out, _err in started]
         sessions = panes(tmux_socket)
-        workers = {job_id: procs.descendants(sessions[f"codex-agent-{job_id}"].pid) for job_id in ids}
+        workers = {job_id: procs.descendants(pane_pid(sessions[f"codex-agent-{job_id}"])) for job_id in ids}
         for job_id in ids:
             killed, code, _out, err = kill_after(popen_cli(project, "kill", job_id), rng.uniform(0, typical))
             tally.add("trials")
@@ -145,7 +146,7 @@ def test_sigkill_during_kill(cli: CLI, project: Path, tmux_socket: str, rng: ran
                 assert code == 0, err
         listing = verify_state(cli, state_dir, tmux_socket, tally)
         by_id = {job["id"]: job for job in listing}
-        retried = []
+        retried: list[str] = []
         for job_id in ids:
             assert by_id[job_id]["status"] in ("running", "killed"), by_id[job_id]
             tally.add(f"outcome_{by_id[job_id]['status']}")
@@ -158,7 +159,11 @@ def test_sigkill_during_kill(cli: CLI, project: Path, tmux_socket: str, rng: ran
         tally.add("kills_retried", len(retried))
         subprocess.run(["tmux", "-L", tmux_socket, "kill-server"], capture_output=True, check=False)
         every_pid = [pid for pids in workers.values() for pid in pids]
-        wait_for(lambda pids=every_pid: not any(map(_exists, pids)), timeout=10, what="agents to be gone")
+
+        def all_gone(pids: list[int] = every_pid) -> bool:
+            return not any(map(_exists, pids))
+
+        wait_for(all_gone, timeout=10, what="agents to be gone")
         tally.add("records_lost", len(set(ids) - record_ids(state_dir)))
         assert set(ids) <= record_ids(state_dir)
         done += size
@@ -288,10 +293,10 @@ def test_agent_sigkilled_is_failed_with_its_signal(kind: str, cli: CLI, tmux_soc
         cli.wait_status(job_id, ["idle"])
     else:
         job_id = cli.ok("exec", "start", "--cmd", "sleep 300").out.strip()
-    pane = panes(tmux_socket)[f"codex-agent-{job_id}"]
+    keeper = pane_pid(panes(tmux_socket)[f"codex-agent-{job_id}"])
     # The agent is the pane process's child: the codex double under the sh wrapper, or the command under
     # the stream relay (which starts it just after `exec start` returns).
-    (agent, *_rest) = wait_for(lambda: procs.descendants(pane.pid), what="the agent process")
+    (agent, *_rest) = wait_for(lambda: procs.descendants(keeper), what="the agent process")
     os.kill(agent, signal.SIGKILL)
     job = cli.wait_status(job_id, ["failed", "completed"])
     assert job["status"] == "failed", job

@@ -48,8 +48,8 @@ def canary_fragments(canary: Path) -> list[str]:
 def hostile_text(canary: Path, *, control: bool = True) -> st.SearchStrategy[str]:
     pieces = st.sampled_from(canary_fragments(canary))
     alphabet = st.characters(
-        blacklist_categories=("Cs",),
-        blacklist_characters="\x00",
+        exclude_categories=["Cs"],
+        exclude_characters="\x00",
         max_codepoint=0x10FFFF if control else 0x2FFF,
     )
     return st.lists(st.one_of(pieces, st.text(alphabet, max_size=12)), min_size=1, max_size=12).map("".join)

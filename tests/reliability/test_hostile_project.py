@@ -68,6 +68,7 @@ def test_output_log_replaced_by_a_link_is_not_read(cli: CLI, project: Path, tmp_
     secret.chmod(0o600)
     job = run_job(cli, f"ln -sf {shlex.quote(str(secret))} .codex-agent/jobs/$CODEX_AGENT_JOB_ID/output.log")
     cli.ok("kill", job)  # its dead pane goes: `capture` reads the log file from now on
+    args: tuple[str, ...]
     for args in (("output", job), ("output", job, "--raw"), ("capture", job), ("watch", job)):
         result = cli.run(*args)
         assert_one_line_refusal(result, 12, "output.log is a symlink")
@@ -155,6 +156,7 @@ def test_a_job_folder_replaced_by_a_link_is_read_as_nothing_and_deleted_as_a_lin
     folder = state(project) / "jobs" / second
     folder.rename(tmp_path / "moved2")
     folder.symlink_to(target / "keep.txt")
+    args: tuple[str, ...]
     for args in (("jobs",), ("status", second), ("report", second), ("context",)):
         assert cli.run(*args).code == 0, args
     assert cli.run("output", second).code == 12
@@ -315,7 +317,8 @@ def test_terminal_escapes_from_an_agent_never_reach_human_output(cli: CLI, proje
     assert agent.code == 0, agent
     agent_id = agent.json()["id"]
     cli.wait_status(agent_id, ["completed", "failed"])
-    outputs = []
+    outputs: list[tuple[tuple[str, ...], str]] = []
+    args: tuple[str, ...]
     for job in (command, agent_id):
         for args in (("status", job), ("report", job), ("capture", job), ("output", job)):
             result = cli.run(*args)

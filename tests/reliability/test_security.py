@@ -14,7 +14,7 @@ from pathlib import Path
 
 from codex_agent import procs
 from tests.helpers import CLI, REPO_ROOT, Result
-from tests.reliability.support import panes
+from tests.reliability.support import pane_pid, panes
 
 PACKAGE = REPO_ROOT / "codex_agent"
 
@@ -240,10 +240,10 @@ def test_pane_processes_never_see_a_shell_built_from_the_prompt(
     app-server, the TUI) has the prompt in its command line: it goes to codex through the protocol."""
     job = cli.start("$(touch pwned) ; `touch pwned` #(touch pwned)")
     cli.wait_status(job["id"], ["idle"])
-    pane = panes(tmux_socket)[f"codex-agent-{job['id']}"]
-    cmdline = Path(f"/proc/{pane.pid}/cmdline").read_bytes().split(b"\0")
+    keeper = pane_pid(panes(tmux_socket)[f"codex-agent-{job['id']}"])
+    cmdline = Path(f"/proc/{keeper}/cmdline").read_bytes().split(b"\0")
     assert cmdline[1:3] == [b"-m", b"codex_agent.keeper"], cmdline
-    for pid in [pane.pid, *procs.descendants(pane.pid)]:
+    for pid in [keeper, *procs.descendants(keeper)]:
         with contextlib.suppress(OSError):
             assert b"touch" not in Path(f"/proc/{pid}/cmdline").read_bytes(), pid
     assert not (project / "pwned").exists() and not Path("pwned").exists()

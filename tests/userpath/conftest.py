@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,12 +51,17 @@ class FreshUser:
     env: dict[str, str] = field(default_factory=dict)
 
     def run(
-        self, argv: list[str], *, cwd: Path | None = None, timeout: float = 600, **extra: str
+        self,
+        argv: list[str],
+        *,
+        cwd: Path | None = None,
+        timeout: float = 600,
+        extra_env: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             argv,
             cwd=cwd or self.home,
-            env={**self.env, **extra},
+            env={**self.env, **(extra_env or {})},
             capture_output=True,
             text=True,
             timeout=timeout,

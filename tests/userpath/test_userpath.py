@@ -120,10 +120,10 @@ def box(
         added = user.run(
             ["codex-agent", "machine", "add", "box", "--host", host.alias, "--ssh-config", str(config),
              "--accept-new-host-key"],
-            **env,
+            extra_env=env,
         )  # fmt: skip
         assert added.returncode == 0, added.stderr
-        up = user.run(["codex-agent", "machine", "up", "box", "--json"], timeout=900, **env)
+        up = user.run(["codex-agent", "machine", "up", "box", "--json"], timeout=900, extra_env=env)
         assert up.returncode == 0, up.stderr
         # The test double stands in for codex on the host; the host user's env file says where it is.
         assert host.uid is not None
@@ -161,12 +161,12 @@ def test_machine_up_and_check_from_a_wheel_install(box: Box) -> None:
     # No source tree: the wheel was packed again from this install.
     cache = Path(box.env["CODEX_AGENT_CACHE_DIR"])
     assert list((cache / "wheels").glob("*/codex_agent-*-py3-none-any.whl"))
-    check = box.user.run(["codex-agent", "machine", "check", "box", "--json"], **box.env)
+    check = box.user.run(["codex-agent", "machine", "check", "box", "--json"], extra_env=box.env)
     checked = json.loads(check.stdout)
     assert checked["daemon_ok"] and checked["same_build"] and checked["tmux_ok"], checked
     assert check.returncode == 0 and checked["ready"], checked
     remote = box.user.run(
-        ["codex-agent", "exec", "run", "--cmd", "echo on the host", "--machine", "box"], **box.env
+        ["codex-agent", "exec", "run", "--cmd", "echo on the host", "--machine", "box"], extra_env=box.env
     )
     assert remote.returncode == 0 and remote.stdout.strip() == "on the host", remote.stderr
 
@@ -187,14 +187,16 @@ def test_start_on_a_machine_syncs_the_project_at_a_ref_and_starts_there(box: Box
         ["codex-agent", "start", "--machine", "box", "--project", str(project), "--ref", "v1", "--exec",
          "--json", "WRITE made.txt"],
         cwd=project,
-        **box.env,
+        extra_env=box.env,
     )  # fmt: skip
     assert started.returncode == 0, started.stderr
     job = json.loads(started.stdout)
     assert job["kind"] == "codex-exec" and job["cwd"].endswith("/app")
 
     def ended() -> dict[str, Any] | None:
-        shown = box.user.run(["codex-agent", "status", job["id"], "--machine", "box", "--json"], **box.env)
+        shown = box.user.run(
+            ["codex-agent", "status", job["id"], "--machine", "box", "--json"], extra_env=box.env
+        )
         data: dict[str, Any] = json.loads(shown.stdout) if shown.returncode == 0 else {}
         return data if data.get("status") in ("completed", "failed") else None
 
@@ -204,7 +206,7 @@ def test_start_on_a_machine_syncs_the_project_at_a_ref_and_starts_there(box: Box
     assert (host_copy / "README.md").read_text() == "first\n"  # the project as of --ref v1
     assert (host_copy / "made.txt").exists()
     pulled = box.user.run(
-        ["codex-agent", "pull", "--machine", "box", job["id"], "--json"], cwd=project, **box.env
+        ["codex-agent", "pull", "--machine", "box", job["id"], "--json"], cwd=project, extra_env=box.env
     )
     assert pulled.returncode == 0, pulled.stderr
     branch = json.loads(pulled.stdout)["branch"]
@@ -308,7 +310,9 @@ def test_machine_up_from_an_install_without_pip_as_uv_tool_makes_it(
     assert put.returncode == 0, put.stderr
     assert box.user.run([str(venv / "bin" / "python"), "-c", "import pip"]).returncode != 0
     env = {**box.env, "CODEX_AGENT_CACHE_DIR": str(tmp_path / "cache")}  # nothing cached: pack it again
-    up = box.user.run([str(venv / "bin" / "codex-agent"), "machine", "up", "box", "--force", "--json"], **env)
+    up = box.user.run(
+        [str(venv / "bin" / "codex-agent"), "machine", "up", "box", "--force", "--json"], extra_env=env
+    )
     assert up.returncode == 0, up.stderr
     assert json.loads(up.stdout)["action"] == "updated"
     assert list((tmp_path / "cache" / "wheels").glob("*/codex_agent-*-py3-none-any.whl"))
