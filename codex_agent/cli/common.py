@@ -5,15 +5,17 @@ from __future__ import annotations
 import codecs
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 # Re-exported for the command modules; they live in cli.output, which the lean read path shares.
 from codex_agent.cli.output import envelope as envelope
 from codex_agent.cli.output import print_json as print_json
+from codex_agent.cli.output import print_json_line as print_json_line
 from codex_agent.display import TerminalFilter, plain
 from codex_agent.errors import UsageError
 from codex_agent.models import Job
@@ -68,6 +70,30 @@ def echo(text: str = "") -> None:
 def note(text: str) -> None:
     """Diagnostics for people go to stderr, so stdout stays machine-readable."""
     sys.stderr.write(plain(text) + "\n")
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """What a command prints: `data` with --json (a record's `to_json()`, or what print_json takes), else
+    `human()`. A non-zero `exit_code` (an outcome, not an error: `wait`, `watch`, `exec run`) is the
+    command's exit status once it is printed."""
+
+    data: Any
+    human: Callable[[], None]
+    exit_code: int = 0
+
+
+def show(output: Output | None, *, json_output: bool) -> None:
+    """Print one command's result the one way every command does: JSON on stdout, or its human form."""
+    if output is None:  # the command printed as it went (a stream, a file's bytes)
+        return
+    if json_output:
+        to_json = getattr(output.data, "to_json", None)
+        print_json(to_json() if callable(to_json) else output.data)
+    else:
+        output.human()
+    if output.exit_code:
+        raise typer.Exit(output.exit_code)
 
 
 def warn_about_log(job: Job) -> None:
