@@ -17,7 +17,7 @@ from codex_agent.cli.output import envelope as envelope
 from codex_agent.cli.output import print_json as print_json
 from codex_agent.cli.output import print_json_line as print_json_line
 from codex_agent.display import TerminalFilter, plain
-from codex_agent.errors import UsageError
+from codex_agent.errors import CodexAgentError, UsageError
 from codex_agent.models import Job
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
@@ -75,12 +75,14 @@ def note(text: str) -> None:
 @dataclass(frozen=True, slots=True)
 class Output:
     """What a command prints: `data` with --json (a record's `to_json()`, or what print_json takes), else
-    `human()`. A non-zero `exit_code` (an outcome, not an error: `wait`, `watch`, `exec run`) is the
-    command's exit status once it is printed."""
+    `human()`. Once it is printed, a non-zero `exit_code` (an outcome, not an error: `wait`, `exec run`)
+    becomes the command's exit status, or `error` is raised (a report that says something is wrong, as
+    `health` does, is printed all the same)."""
 
     data: Any
     human: Callable[[], None]
     exit_code: int = 0
+    error: CodexAgentError | None = None
 
 
 def show(output: Output | None, *, json_output: bool) -> None:
@@ -92,6 +94,8 @@ def show(output: Output | None, *, json_output: bool) -> None:
         print_json(to_json() if callable(to_json) else output.data)
     else:
         output.human()
+    if output.error is not None:
+        raise output.error
     if output.exit_code:
         raise typer.Exit(output.exit_code)
 
