@@ -18,7 +18,7 @@ from codex_agent.cli.common import (
     print_json,
     read_text_argument,
 )
-from codex_agent.cli.declare import job_command
+from codex_agent.cli.declare import command_group, job_command
 from codex_agent.display import human_duration, one_line, plain
 from codex_agent.models import now_ms
 
@@ -26,14 +26,8 @@ if TYPE_CHECKING:
     from codex_agent.claims import Claim
     from codex_agent.jobs import Project
 
-claims_app = typer.Typer(
-    help="File claims of live jobs (see `start --claim`).", rich_markup_mode=None, add_completion=False
-)
-log_app = typer.Typer(
-    help="The project's agents.log: spawns, completions, and orchestrator notes.",
-    rich_markup_mode=None,
-    add_completion=False,
-)
+claims_app = command_group("File claims of live jobs (see `start --claim`).")
+log_app = command_group("The project's agents.log: spawns, completions, and orchestrator notes.")
 
 
 @claims_app.callback(invoke_without_command=True)

@@ -11,7 +11,7 @@
 (cli/forwarding.py), opens the project of --dir, calls the function with it and prints the `Output` it returns
 (cli/common.py `show`). The function may ask for `project`, `directory`, `json_output` or `machine` by naming
 a parameter so; it never declares their options itself. Nothing heavier than the forwarding module is imported
-here: `jobs` is imported only once a command runs locally.
+here: `jobs` is imported only once a command runs locally. `command_group` makes a group of subcommands.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ import types
 import typing
 from collections.abc import Callable, Sequence
 from typing import Any
+
+import typer
 
 from codex_agent.cli.common import DirOption, JsonOption, Output, show
 from codex_agent.cli.forwarding import MachineOption, forward
@@ -85,6 +87,14 @@ def job_command(
     return decorate
 
 
+def command_group(help_text: str, *, no_args_is_help: bool = False) -> typer.Typer:
+    """A group of subcommands (`exec`, `machine`, `claims`, `log`), built as the root group builds a command:
+    plain help text, no completion options of its own (the root has them)."""
+    return typer.Typer(
+        help=help_text, no_args_is_help=no_args_is_help, rich_markup_mode=None, add_completion=False
+    )
+
+
 def _declare(
     command: Callable[..., None],
     func: CommandFunction,
@@ -120,6 +130,4 @@ def _hints(func: CommandFunction, names: list[str]) -> dict[str, Any]:
 
 
 def _json_option(help_text: str) -> Any:
-    import typer
-
     return typer.Option("--json", help=help_text)

@@ -16,7 +16,7 @@ from codex_agent.cli.common import (
     warn_about_log,
     write_agent_output,
 )
-from codex_agent.cli.declare import job_command
+from codex_agent.cli.declare import command_group, job_command
 from codex_agent.cli.forwarding import forward
 from codex_agent.errors import UsageError, WaitTimeoutError
 from codex_agent.models import Job, JobKind
@@ -24,12 +24,7 @@ from codex_agent.models import Job, JobKind
 if TYPE_CHECKING:
     from codex_agent.jobs import Project
 
-app = typer.Typer(
-    help="Run plain commands (builds, tests) in supervised tmux sessions.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-    add_completion=False,
-)
+app = command_group("Run plain commands (builds, tests) in supervised tmux sessions.", no_args_is_help=True)
 
 CommandOption = Annotated[
     str, typer.Option("--cmd", help="The command line, run by your shell as typed.", show_default=False)

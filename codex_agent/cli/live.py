@@ -33,6 +33,14 @@ TimeoutOption = Annotated[
     str | None,
     typer.Option("--timeout", help="Give up after this long (e.g. 90s, 10m); exits 124.", show_default=False),
 ]
+SendMessageArgument = Annotated[
+    str | None,
+    typer.Argument(help="The message: text, `-` for standard input, or @FILE.", show_default=False),
+]
+ResumeMessageArgument = Annotated[
+    str | None,
+    typer.Argument(help="A message to send once it is up: text, `-` or @FILE.", show_default=False),
+]
 UntilOption = Annotated[
     str | None,
     typer.Option(
@@ -77,10 +85,7 @@ def _status_line(job: Job) -> str:
 def send(
     project: Project,
     job_id: JobIdArgument,
-    message: Annotated[
-        str | None,
-        typer.Argument(help="The message: text, `-` for standard input, or @FILE.", show_default=False),
-    ] = None,
+    message: SendMessageArgument = None,
     key: Annotated[
         str | None,
         typer.Option(
@@ -179,10 +184,7 @@ def _print_status_lines(found: list[Job]) -> None:
 def resume(
     project: Project,
     job_id: JobIdArgument,
-    message: Annotated[
-        str | None,
-        typer.Argument(help="A message to send once it is up: text, `-` or @FILE.", show_default=False),
-    ] = None,
+    message: ResumeMessageArgument = None,
 ) -> Output:
     """Continue an ended codex TUI job's thread in a new tmux session (same job id, new attempt)."""
     from codex_agent import live

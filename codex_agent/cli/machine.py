@@ -19,7 +19,7 @@ from codex_agent.cli.common import (
     print_json,
     show,
 )
-from codex_agent.cli.declare import job_command
+from codex_agent.cli.declare import command_group, job_command
 from codex_agent.display import human_duration, one_line
 from codex_agent.errors import CodexAgentError, RemoteError, UsageError
 from codex_agent.models import JobStatus, now_ms
@@ -28,12 +28,7 @@ from codex_agent.remote import machines as registry
 if TYPE_CHECKING:
     from codex_agent.jobs import Project
 
-app = typer.Typer(
-    help="Remote machines reached over SSH: register, check, make ready.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-    add_completion=False,
-)
+app = command_group("Remote machines reached over SSH: register, check, make ready.", no_args_is_help=True)
 NameArgument = Annotated[str, typer.Argument(help="The machine's name.", show_default=False)]
 
 
