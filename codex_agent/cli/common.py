@@ -84,6 +84,12 @@ class Output:
     exit_code: int = 0
     error: CodexAgentError | None = None
 
+    @classmethod
+    def listing(cls, key: str, items: list[Any], human: Callable[[], None]) -> Output:
+        """A list of records: with --json, the versioned envelope {"version", "generated_at", key: items}
+        (docs/json.md)."""
+        return cls(envelope(key, items), human)
+
 
 def show(output: Output | None, *, json_output: bool) -> None:
     """Print one command's result the one way every command does: JSON on stdout, or its human form."""
@@ -133,6 +139,12 @@ class AgentOutput:
         if not self.raw:
             sys.stdout.write(self._filter.feed(self._decoder.decode(b"", final=True)) + self._filter.end())
         sys.stdout.flush()
+
+
+def write_agent_text(text: str, *, raw: bool, strip: bool) -> None:
+    out = AgentOutput(raw=raw, strip=strip)
+    out.write_text(text)
+    out.close()
 
 
 def write_agent_output(chunks: Iterable[bytes], *, raw: bool, strip: bool) -> None:

@@ -19,8 +19,8 @@ from codex_agent.cli.common import (
     read_text_argument,
 )
 from codex_agent.cli.declare import command_group, job_command
+from codex_agent.cli.render import table
 from codex_agent.display import human_duration, one_line, plain
-from codex_agent.models import now_ms
 
 if TYPE_CHECKING:
     from codex_agent.claims import Claim
@@ -41,18 +41,21 @@ def claims_list(ctx: typer.Context, directory: Path | None = None) -> Output | N
     with jobs.opened(directory) as project:
         jobs.reconcile(project, project.store.unfinished_jobs())  # ended jobs hold no claims
         live = claims.live_claims(project.store)
-    return Output(envelope("claims", [claim.to_json() for claim in live]), lambda: _print_claims(live))
+    return Output.listing("claims", [claim.to_json() for claim in live], lambda: _print_claims(live))
 
 
 def _print_claims(live: list[Claim]) -> None:
-    if not live:
-        note("no live claims")
-        return
-    now = now_ms()
-    echo(f"{'JOB':<8}  {'STATUS':<11} {'AGE':>7}  PATTERN")
-    for claim in live:
-        age = human_duration(max(0, now - claim.created_at))
-        echo(f"{claim.job_id:<8}  {claim.job_status:<11} {age:>7}  {one_line(claim.pattern, 300)}")
+    table(
+        live,
+        header=f"{'JOB':<8}  {'STATUS':<11} {'AGE':>7}  PATTERN",
+        line=_claim_row,
+        empty="no live claims",
+    )
+
+
+def _claim_row(claim: Claim, now: int) -> str:
+    age = human_duration(max(0, now - claim.created_at))
+    return f"{claim.job_id:<8}  {claim.job_status:<11} {age:>7}  {one_line(claim.pattern, 300)}"
 
 
 @claims_app.command("release")

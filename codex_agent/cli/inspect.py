@@ -9,14 +9,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from codex_agent.cli.common import (
-    AgentOutput,
     JobIdArgument,
     Output,
     RawOption,
     StripAnsiOption,
     echo,
-    envelope,
     write_agent_output,
+    write_agent_text,
 )
 from codex_agent.cli.declare import job_command
 from codex_agent.cli.render import job_details, jobs_table
@@ -63,8 +62,8 @@ def list_jobs(
 
     found = jobs.list_jobs(project, limit=None if show_all else limit, statuses=_statuses(status_filter))
     now = now_ms()
-    return Output(
-        envelope("jobs", [job.to_json(brief=True, now=now) for job in found]), lambda: jobs_table(found)
+    return Output.listing(
+        "jobs", [job.to_json(brief=True, now=now) for job in found], lambda: jobs_table(found)
     )
 
 
@@ -74,7 +73,7 @@ def sessions(project: Project) -> Output:
     from codex_agent import sessions as service
 
     rows = service.list_sessions(project)
-    return Output(envelope("sessions", [row.to_json() for row in rows]), lambda: _print_sessions(rows))
+    return Output.listing("sessions", [row.to_json() for row in rows], lambda: _print_sessions(rows))
 
 
 def _print_sessions(rows: list[SessionRow]) -> None:
@@ -95,9 +94,7 @@ def capture(
     from codex_agent import jobs
 
     text = jobs.capture(project, job_id, lines=lines, ansi=raw or not strip_ansi)
-    out = AgentOutput(raw=raw, strip=strip_ansi)
-    out.write_text(text)
-    out.close()
+    write_agent_text(text, raw=raw, strip=strip_ansi)
 
 
 @job_command(options=("directory", "machine"))

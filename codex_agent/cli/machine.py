@@ -20,6 +20,7 @@ from codex_agent.cli.common import (
     show,
 )
 from codex_agent.cli.declare import command_group, job_command
+from codex_agent.cli.render import table
 from codex_agent.display import human_duration, one_line
 from codex_agent.errors import CodexAgentError, RemoteError, UsageError
 from codex_agent.models import JobStatus, now_ms
@@ -287,15 +288,15 @@ def forwarding_timeout() -> float:
 
 
 def _table(rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        note("no jobs")
-        return
-    echo(f"{'MACHINE':<12} {'ID':<8}  {'STATUS':<11} {'KIND':<10} {'ELAPSED':>8}  PROMPT")
-    for row in rows:
-        echo(
-            f"{one_line(row['machine'], 12):<12} {row['id']:<8}  {row['status']:<11} {row['kind']:<10} "
-            f"{human_duration(int(row.get('elapsed_ms') or 0)):>8}  {one_line(row.get('prompt'), 50)}"
-        )
+    header = f"{'MACHINE':<12} {'ID':<8}  {'STATUS':<11} {'KIND':<10} {'ELAPSED':>8}  PROMPT"
+    table(rows, header=header, line=_job_row, empty="no jobs")
+
+
+def _job_row(row: dict[str, Any], _now: int) -> str:
+    return (
+        f"{one_line(row['machine'], 12):<12} {row['id']:<8}  {row['status']:<11} {row['kind']:<10} "
+        f"{human_duration(int(row.get('elapsed_ms') or 0)):>8}  {one_line(row.get('prompt'), 50)}"
+    )
 
 
 @job_command(open_project=False, forwards=False)
