@@ -10,8 +10,9 @@
 `__signature__` and `__annotations__`), runs the command on the machine when --machine is given
 (cli/forwarding.py), opens the project of --dir, calls the function with it and prints the `Output` it returns
 (cli/common.py `show`). The function may ask for `project`, `directory`, `json_output` or `machine` by naming
-a parameter so; it never declares their options itself. Nothing heavier than the forwarding module is imported
-here: `jobs` is imported only once a command runs locally. `command_group` makes a group of subcommands.
+a parameter so; it never declares their options itself. Nothing heavier than typer and the forwarding module
+is imported here: `jobs` is imported only once a command runs locally. `command_group` makes a group of
+subcommands.
 """
 
 from __future__ import annotations
