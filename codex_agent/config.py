@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from codex_agent.errors import UsageError
 from codex_agent.models import REASONING_LEVELS, SANDBOX_MODES
@@ -160,6 +160,56 @@ def effective_settings(
     for values, source in layers:
         settings.apply({key: value for key, value in values.items() if value is not None}, source)
     return settings
+
+
+# --- the settings a job runs with --------------------------------------------------------------------------
+
+SETTING_NAMES = ("model", "reasoning", "sandbox", "approval", "stall_after_s")
+
+
+class RoleDefaults(Protocol):
+    """What of a worker role (prompts.Role) settles a setting: its name, and the sandbox it runs in."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def sandbox(self) -> str | None: ...
+
+
+def resolve_settings(
+    root: Path,
+    *,
+    profile: str | None = None,
+    role: RoleDefaults | None = None,
+    model: str | None = None,
+    reasoning: str | None = None,
+    sandbox: str | None = None,
+) -> Settings:
+    """The one resolution of a job's settings, for `start`, `config` and the job's plan alike:
+    defaults < project file < profile < role < flags. A read-only role sets the sandbox unless --sandbox
+    is given."""
+    layers: list[tuple[dict[str, Any], str]] = []
+    if role is not None and role.sandbox is not None and sandbox is None:
+        layers.append(({"sandbox": role.sandbox}, f"role {role.name}"))
+    layers += [
+        ({"model": model}, "flag --model"),
+        ({"reasoning": reasoning}, "flag --reasoning"),
+        ({"sandbox": sandbox}, "flag --sandbox"),
+    ]
+    return effective_settings(root, profile, layers)
+
+
+def settings_json(settings: Settings) -> dict[str, Any]:
+    """Each setting with where it came from (`config --json`, `start --dry-run --json`)."""
+    return {
+        name: {
+            "value": getattr(settings, name),
+            "source": settings.sources.get(name, "default"),
+            "from": source_kind(settings.sources.get(name, "default")),
+        }
+        for name in SETTING_NAMES
+    }
 
 
 def source_kind(source: str) -> str:

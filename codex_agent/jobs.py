@@ -64,9 +64,9 @@ class Project:
         return cls(find_project_root(directory), Store.open(state_dir, create=create), Tmux.from_env())
 
     def settings(self, profile: str | None = None) -> Settings:
-        from codex_agent.config import load_settings  # TOML parsing: only `start` needs it
+        from codex_agent.config import resolve_settings  # TOML parsing: only `start` needs it
 
-        return load_settings(self.root, profile)
+        return resolve_settings(self.root, profile=profile)
 
     def job_dir(self, job: Job) -> Path:
         return self.store.job_dir(job.id)

@@ -54,29 +54,25 @@ def _typer_shells() -> None:
 
 def _root_options() -> list[click.Parameter]:
     return [
-        click.Option(
-            ["--version"],
-            is_flag=True,
-            expose_value=False,
-            is_eager=True,
-            callback=_print_version,
-            help="Print the version and exit.",
+        _flag("--version", "Print the version and exit.", _print_version, is_eager=True),
+        _flag(
+            "--install-completion",
+            "Install completion for the current shell.",
+            _completion("install_callback"),
         ),
-        click.Option(
-            ["--install-completion"],
-            is_flag=True,
-            expose_value=False,
-            callback=_completion("install_callback"),
-            help="Install completion for the current shell.",
-        ),
-        click.Option(
-            ["--show-completion"],
-            is_flag=True,
-            expose_value=False,
-            callback=_completion("show_callback"),
-            help="Show completion for the current shell, to copy it or customize the installation.",
+        _flag(
+            "--show-completion",
+            "Show completion for the current shell, to copy it or customize the installation.",
+            _completion("show_callback"),
         ),
     ]
+
+
+def _flag(name: str, help_text: str, callback: Any, *, is_eager: bool = False) -> click.Option:
+    """A root flag that acts when given (through its callback) and is no parameter of any command."""
+    return click.Option(
+        [name], is_flag=True, expose_value=False, is_eager=is_eager, callback=callback, help=help_text
+    )
 
 
 def build_command(name: str, target: str) -> click.Command:

@@ -5,17 +5,19 @@ from __future__ import annotations
 import codecs
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 # Re-exported for the command modules; they live in cli.output, which the lean read path shares.
 from codex_agent.cli.output import envelope as envelope
 from codex_agent.cli.output import print_json as print_json
+from codex_agent.cli.output import print_json_line as print_json_line
 from codex_agent.display import TerminalFilter, plain
-from codex_agent.errors import UsageError
+from codex_agent.errors import CodexAgentError, UsageError
 from codex_agent.models import Job
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
@@ -70,6 +72,40 @@ def note(text: str) -> None:
     sys.stderr.write(plain(text) + "\n")
 
 
+@dataclass(frozen=True, slots=True)
+class Output:
+    """What a command prints: `data` with --json (a record's `to_json()`, or what print_json takes), else
+    `human()`. Once it is printed, a non-zero `exit_code` (an outcome, not an error: `wait`, `exec run`)
+    becomes the command's exit status, or `error` is raised (a report that says something is wrong, as
+    `health` does, is printed all the same)."""
+
+    data: Any
+    human: Callable[[], None]
+    exit_code: int = 0
+    error: CodexAgentError | None = None
+
+    @classmethod
+    def listing(cls, key: str, items: list[Any], human: Callable[[], None]) -> Output:
+        """A list of records: with --json, the versioned envelope {"version", "generated_at", key: items}
+        (docs/json.md)."""
+        return cls(envelope(key, items), human)
+
+
+def show(output: Output | None, *, json_output: bool) -> None:
+    """Print one command's result the one way every command does: JSON on stdout, or its human form."""
+    if output is None:  # the command printed as it went (a stream, a file's bytes)
+        return
+    if json_output:
+        to_json = getattr(output.data, "to_json", None)
+        print_json(to_json() if callable(to_json) else output.data)
+    else:
+        output.human()
+    if output.error is not None:
+        raise output.error
+    if output.exit_code:
+        raise typer.Exit(output.exit_code)
+
+
 def warn_about_log(job: Job) -> None:
     """A job started without its agents.log entry (the file is a link, read-only, ...): say so, once."""
     if job.attrs.get("log_warning"):
@@ -103,6 +139,12 @@ class AgentOutput:
         if not self.raw:
             sys.stdout.write(self._filter.feed(self._decoder.decode(b"", final=True)) + self._filter.end())
         sys.stdout.flush()
+
+
+def write_agent_text(text: str, *, raw: bool, strip: bool) -> None:
+    out = AgentOutput(raw=raw, strip=strip)
+    out.write_text(text)
+    out.close()
 
 
 def write_agent_output(chunks: Iterable[bytes], *, raw: bool, strip: bool) -> None:

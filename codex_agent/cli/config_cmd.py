@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -11,41 +11,6 @@ from codex_agent import config, prompts
 from codex_agent.cli.common import DirOption, JsonOption, echo, envelope, print_json
 from codex_agent.errors import UsageError
 from codex_agent.store import find_project_root
-
-SETTING_NAMES = ("model", "reasoning", "sandbox", "approval", "stall_after_s")
-
-
-def resolve_settings(
-    root: Path,
-    *,
-    profile: str | None,
-    role: prompts.Role | None,
-    model: str | None,
-    reasoning: str | None,
-    sandbox: str | None,
-) -> config.Settings:
-    """Defaults < project file < profile < role < flags. A read-only role sets the sandbox unless
-    --sandbox is given."""
-    layers: list[tuple[dict[str, Any], str]] = []
-    if role is not None and role.sandbox is not None and sandbox is None:
-        layers.append(({"sandbox": role.sandbox}, f"role {role.name}"))
-    layers += [
-        ({"model": model}, "flag --model"),
-        ({"reasoning": reasoning}, "flag --reasoning"),
-        ({"sandbox": sandbox}, "flag --sandbox"),
-    ]
-    return config.effective_settings(root, profile, layers)
-
-
-def settings_json(settings: config.Settings) -> dict[str, Any]:
-    return {
-        name: {
-            "value": getattr(settings, name),
-            "source": settings.sources.get(name, "default"),
-            "from": config.source_kind(settings.sources.get(name, "default")),
-        }
-        for name in SETTING_NAMES
-    }
 
 
 def show_config(
@@ -69,13 +34,13 @@ def show_config(
         raise UsageError(f"not a directory: {base}", "pass an existing directory with --dir")
     root = find_project_root(base)
     chosen_role = prompts.get_role(role) if role is not None else None
-    settings = resolve_settings(
+    settings = config.resolve_settings(
         root, profile=profile, role=chosen_role, model=model, reasoning=reasoning, sandbox=sandbox
     )
     _, config_file = config.read_project_config(root)
     profiles = config.load_profiles(root)
     if json_output:
-        data = envelope("settings", settings_json(settings))
+        data = envelope("settings", config.settings_json(settings))
         data.update(
             project_root=str(root),
             config_file=config_file,
@@ -90,10 +55,10 @@ def show_config(
     if profile or role:
         echo(f"profile:     {profile or '-'}    role: {role or '-'}")
     echo()
-    width = max(len(name) for name in SETTING_NAMES)
-    values = {name: str(getattr(settings, name)) for name in SETTING_NAMES}
+    width = max(len(name) for name in config.SETTING_NAMES)
+    values = {name: str(getattr(settings, name)) for name in config.SETTING_NAMES}
     value_width = max(len(value) for value in values.values())
-    for name in SETTING_NAMES:
+    for name in config.SETTING_NAMES:
         echo(f"{name:<{width}}  {values[name]:<{value_width}}  {settings.sources.get(name, 'default')}")
     echo()
     echo("profiles (--profile NAME):")

@@ -4,81 +4,82 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from codex_agent.cli.common import (
     AgentOutput,
-    DirOption,
     JobIdArgument,
-    JsonOption,
+    Output,
     echo,
     envelope,
     note,
     print_json,
     read_text_argument,
 )
+from codex_agent.cli.declare import command_group, job_command
+from codex_agent.cli.render import table
 from codex_agent.display import human_duration, one_line, plain
-from codex_agent.models import now_ms
 
-claims_app = typer.Typer(
-    help="File claims of live jobs (see `start --claim`).", rich_markup_mode=None, add_completion=False
-)
-log_app = typer.Typer(
-    help="The project's agents.log: spawns, completions, and orchestrator notes.",
-    rich_markup_mode=None,
-    add_completion=False,
-)
+if TYPE_CHECKING:
+    from codex_agent.claims import Claim
+    from codex_agent.jobs import Project
+
+claims_app = command_group("File claims of live jobs (see `start --claim`).")
+log_app = command_group("The project's agents.log: spawns, completions, and orchestrator notes.")
 
 
 @claims_app.callback(invoke_without_command=True)
-def claims_list(ctx: typer.Context, directory: DirOption = None, json_output: JsonOption = False) -> None:
+@job_command(options=("directory", "json_output"), open_project=False)
+def claims_list(ctx: typer.Context, directory: Path | None = None) -> Output | None:
     """List the live claims: which job means to write which files."""
     from codex_agent import claims, jobs
 
-    if ctx.invoked_subcommand:
-        return
+    if ctx.invoked_subcommand:  # `claims release`: the subcommand does it
+        return None
     with jobs.opened(directory) as project:
         jobs.reconcile(project, project.store.unfinished_jobs())  # ended jobs hold no claims
         live = claims.live_claims(project.store)
-    if json_output:
-        print_json(envelope("claims", [claim.to_json() for claim in live]))
-        return
-    if not live:
-        note("no live claims")
-        return
-    now = now_ms()
-    echo(f"{'JOB':<8}  {'STATUS':<11} {'AGE':>7}  PATTERN")
-    for claim in live:
-        age = human_duration(max(0, now - claim.created_at))
-        echo(f"{claim.job_id:<8}  {claim.job_status:<11} {age:>7}  {one_line(claim.pattern, 300)}")
+    return Output.listing("claims", [claim.to_json() for claim in live], lambda: _print_claims(live))
+
+
+def _print_claims(live: list[Claim]) -> None:
+    table(
+        live,
+        header=f"{'JOB':<8}  {'STATUS':<11} {'AGE':>7}  PATTERN",
+        line=_claim_row,
+        empty="no live claims",
+    )
+
+
+def _claim_row(claim: Claim, now: int) -> str:
+    age = human_duration(max(0, now - claim.created_at))
+    return f"{claim.job_id:<8}  {claim.job_status:<11} {age:>7}  {one_line(claim.pattern, 300)}"
 
 
 @claims_app.command("release")
-def claims_release(
-    job_id: JobIdArgument, directory: DirOption = None, json_output: JsonOption = False
-) -> None:
+@job_command(options=("directory", "json_output"))
+def claims_release(project: Project, job_id: JobIdArgument) -> Output:
     """Release a job's claims now (the job keeps running)."""
-    from codex_agent import claims, jobs
+    from codex_agent import claims
 
-    with jobs.opened(directory) as project:
-        job = project.store.find_job(job_id)
-        count = claims.release(project.store, job.id)
-    if json_output:
-        print_json({"job_id": job.id, "released": count})
-    else:
-        echo(f"released {count} claim(s) of job {job.id}")
+    job = project.store.find_job(job_id)
+    count = claims.release(project.store, job.id)
+    return Output(
+        {"job_id": job.id, "released": count}, lambda: echo(f"released {count} claim(s) of job {job.id}")
+    )
 
 
 @log_app.callback(invoke_without_command=True)
+@job_command(options=("directory", "json_output"), open_project=False)
 def log_show(
     ctx: typer.Context,
     tail: Annotated[
         int | None, typer.Option("--tail", "-n", min=1, help="Only the last N entries.", show_default=False)
     ] = None,
-    directory: DirOption = None,
-    json_output: JsonOption = False,
+    directory: Path | None = None,
+    json_output: bool = False,
 ) -> None:
     """Print agents.log (from the project root), or its last N entries."""
     from codex_agent import agentslog, jobs
@@ -122,15 +123,16 @@ def _print_log(path: Path) -> None:
 
 
 @log_app.command("add")
+@job_command(options=("directory",), open_project=False)
 def log_add(
     text: Annotated[str, typer.Argument(help="The entry: text, `-` for standard input, or @FILE.")],
     kind: Annotated[str, typer.Option("--kind", "-k", help="synthesis or note.")] = "note",
-    directory: DirOption = None,
+    directory: Path | None = None,
 ) -> None:
     """Append an orchestrator entry (a synthesis of findings, or a note) to agents.log."""
     from codex_agent import agentslog, jobs
 
-    body = read_text_argument(text, what="entry")
+    body = read_text_argument(text, what="entry")  # read before the project is opened, as ever
     with jobs.opened(directory) as project:
         agentslog.add_note(project.root, body, kind=kind)
         echo(f"added a {kind} entry to {agentslog.log_path(project.root)}")

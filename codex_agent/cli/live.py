@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import TYPE_CHECKING, Annotated
 
@@ -10,29 +9,37 @@ import typer
 
 from codex_agent.cli.common import (
     AgentOutput,
-    DirOption,
     JobIdArgument,
-    JsonOption,
+    Output,
     RawOption,
     StripAnsiOption,
     echo,
     envelope,
     note,
     parse_duration_ms,
-    print_json,
+    print_json_line,
     read_text_argument,
 )
-from codex_agent.cli.forwarding import MachineOption, forward
+from codex_agent.cli.declare import job_command
 from codex_agent.display import one_line
 from codex_agent.errors import UsageError, WaitTimeoutError
 from codex_agent.models import Job
 
 if TYPE_CHECKING:
     from codex_agent import live
+    from codex_agent.jobs import Project
 
 TimeoutOption = Annotated[
     str | None,
     typer.Option("--timeout", help="Give up after this long (e.g. 90s, 10m); exits 124.", show_default=False),
+]
+SendMessageArgument = Annotated[
+    str | None,
+    typer.Argument(help="The message: text, `-` for standard input, or @FILE.", show_default=False),
+]
+ResumeMessageArgument = Annotated[
+    str | None,
+    typer.Argument(help="A message to send once it is up: text, `-` or @FILE.", show_default=False),
 ]
 UntilOption = Annotated[
     str | None,
@@ -74,12 +81,11 @@ def _status_line(job: Job) -> str:
     return text
 
 
+@job_command(local_text=("message",))
 def send(
+    project: Project,
     job_id: JobIdArgument,
-    message: Annotated[
-        str | None,
-        typer.Argument(help="The message: text, `-` for standard input, or @FILE.", show_default=False),
-    ] = None,
+    message: SendMessageArgument = None,
     key: Annotated[
         str | None,
         typer.Option(
@@ -90,36 +96,27 @@ def send(
         bool, typer.Option("--when-idle", help="Wait until the agent is idle before sending.")
     ] = False,
     timeout: TimeoutOption = None,
-    directory: DirOption = None,
-    json_output: JsonOption = False,
-    machine: MachineOption = None,
-) -> None:
+) -> Output:
     """Send a message to a live TUI agent and confirm it took it (exit 8 if not), or press a key."""
-    if machine:
-        forward(machine, local_text=("message",))
-    from codex_agent import jobs, live
+    from codex_agent import live
 
     if (message is None) == (key is None):
         raise UsageError("give either a MESSAGE or --key KEY", "see `codex-agent send --help`")
-    with jobs.opened(directory) as project:
-        if key is not None:
-            job = live.send_key(project, job_id, key)
-            if json_output:
-                print_json({"job_id": job.id, "key": key})
-            else:
-                echo(f"pressed {key} in job {job.id}")
-            return
-        assert message is not None
-        text = read_text_argument(message, what="message")
-        delivery = live.send_message(project, job_id, text, when_idle=when_idle, timeout_s=_seconds(timeout))
-        if json_output:
-            print_json(delivery.to_json())
-        else:
-            how = "queued behind the running turn" if delivery.busy else "a new turn started"
-            echo(f"delivered to job {delivery.job_id}: {delivery.chars} chars, {how}")
+    if key is not None:
+        job = live.send_key(project, job_id, key)
+        return Output({"job_id": job.id, "key": key}, lambda: echo(f"pressed {key} in job {job.id}"))
+    assert message is not None
+    text = read_text_argument(message, what="message")
+    delivery = live.send_message(project, job_id, text, when_idle=when_idle, timeout_s=_seconds(timeout))
+    how = "queued behind the running turn" if delivery.busy else "a new turn started"
+    return Output(
+        delivery, lambda: echo(f"delivered to job {delivery.job_id}: {delivery.chars} chars, {how}")
+    )
 
 
+@job_command(json_help="One JSON object per line: output chunks and status changes.")
 def watch(
+    project: Project,
     job_id: JobIdArgument,
     until: UntilOption = None,
     strip_ansi: StripAnsiOption = False,
@@ -127,94 +124,79 @@ def watch(
     new_only: Annotated[
         bool, typer.Option("--new", help="Only output written from now on (default: from the start).")
     ] = False,
-    directory: DirOption = None,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="One JSON object per line: output chunks and status changes.")
-    ] = False,
-    machine: MachineOption = None,
+    json_output: bool = False,
 ) -> None:
     """Follow a job's output as it is written; exit when it ends (0 ok, 10 failed, 11 needs attention)."""
-    if machine:
-        forward(machine)
-    from codex_agent import jobs, live
+    from codex_agent import live
 
     chosen = _until(until, live.Until.DONE)
     last: Job | None = None
     out = AgentOutput(raw=raw, strip=strip_ansi)
-    with jobs.opened(directory) as project:
-        for event in live.watch(
-            project, job_id, until=chosen, ansi=raw or not strip_ansi, from_start=not new_only
-        ):
-            if json_output:
-                sys.stdout.write(json.dumps(event.to_json(), ensure_ascii=False) + "\n")
-                sys.stdout.flush()
-            elif event.kind == "output":
-                out.write_text(event.data)
-                sys.stdout.flush()
-            elif event.job is not None:
-                note(f"codex-agent: {_status_line(event.job)}")
-            if event.job is not None:
-                last = event.job
+    for event in live.watch(
+        project, job_id, until=chosen, ansi=raw or not strip_ansi, from_start=not new_only
+    ):
+        if json_output:
+            print_json_line(event.to_json())
+        elif event.kind == "output":
+            out.write_text(event.data)
+            sys.stdout.flush()
+        elif event.job is not None:
+            note(f"codex-agent: {_status_line(event.job)}")
+        if event.job is not None:
+            last = event.job
     out.close()
     raise typer.Exit(live.outcome_exit_code([last]) if last else 0)
 
 
+@job_command()
 def wait(
+    project: Project,
     job_ids: Annotated[list[str], typer.Argument(help="Job ids (or unique prefixes).", show_default=False)],
     any_job: Annotated[bool, typer.Option("--any", help="Return when one job gets there, not all.")] = False,
     timeout: TimeoutOption = None,
     until: UntilOption = None,
-    directory: DirOption = None,
-    json_output: JsonOption = False,
-    machine: MachineOption = None,
-) -> None:
+) -> Output:
     """Block until jobs end or wait for a person.
 
     Exits 0 (ended well or idle), 10 (a job failed, was killed or lost), 11 (a job needs attention:
     needs_input or stalled), 124 (timed out).
     """
-    if machine:
-        forward(machine)
-    from codex_agent import jobs, live
+    from codex_agent import live
 
     chosen = _until(until, live.Until.PERSON)
-    seconds = _seconds(timeout)
-    with jobs.opened(directory) as project:
-        result = live.wait_for(project, job_ids, chosen, timeout_s=seconds, any_job=any_job)
-        if result is None:
-            raise WaitTimeoutError(
-                f"not reached within {timeout}: {', '.join(job_ids)}",
-                "see where they are with `codex-agent status ID`",
-            )
-        if json_output:
-            data = envelope("jobs", [job.to_json() for job in result.jobs])
-            data.update(reached=result.reached_ids, exit_code=result.exit_code)
-            print_json(data)
-        else:
-            for job in result.jobs:
-                echo(_status_line(job))
-    raise typer.Exit(result.exit_code)
+    result = live.wait_for(project, job_ids, chosen, timeout_s=_seconds(timeout), any_job=any_job)
+    if result is None:
+        raise WaitTimeoutError(
+            f"not reached within {timeout}: {', '.join(job_ids)}",
+            "see where they are with `codex-agent status ID`",
+        )
+    data = envelope("jobs", [job.to_json() for job in result.jobs])
+    data.update(reached=result.reached_ids, exit_code=result.exit_code)
+    return Output(data, lambda: _print_status_lines(result.jobs), exit_code=result.exit_code)
 
 
+def _print_status_lines(found: list[Job]) -> None:
+    for job in found:
+        echo(_status_line(job))
+
+
+@job_command(options=("directory", "json_output"))
 def resume(
+    project: Project,
     job_id: JobIdArgument,
-    message: Annotated[
-        str | None,
-        typer.Argument(help="A message to send once it is up: text, `-` or @FILE.", show_default=False),
-    ] = None,
-    directory: DirOption = None,
-    json_output: JsonOption = False,
-) -> None:
+    message: ResumeMessageArgument = None,
+) -> Output:
     """Continue an ended codex TUI job's thread in a new tmux session (same job id, new attempt)."""
-    from codex_agent import jobs, live
+    from codex_agent import live
 
     text = read_text_argument(message, what="message") if message is not None else None
-    with jobs.opened(directory) as project:
-        job, delivery = live.resume(project, job_id, text)
-        if json_output:
-            print_json({**job.to_json(), "delivery": delivery.to_json() if delivery else None})
-        else:
-            attempts = len(job.attrs.get("attempts") or []) + 1
-            echo(f"resumed job {job.id} (attempt {attempts}) on thread {job.thread_id}")
-            if delivery:
-                echo(f"delivered the message ({delivery.chars} chars, {delivery.confirmed_by})")
+    job, delivery = live.resume(project, job_id, text)
+    data = {**job.to_json(), "delivery": delivery.to_json() if delivery else None}
+    return Output(data, lambda: _print_resumed(job, delivery))
+
+
+def _print_resumed(job: Job, delivery: live.Delivery | None) -> None:
+    attempts = len(job.attrs.get("attempts") or []) + 1
+    echo(f"resumed job {job.id} (attempt {attempts}) on thread {job.thread_id}")
+    if delivery:
+        echo(f"delivered the message ({delivery.chars} chars, {delivery.confirmed_by})")

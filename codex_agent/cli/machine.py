@@ -4,24 +4,32 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from codex_agent.cli import forwarding
-from codex_agent.cli.common import DirOption, JobIdArgument, JsonOption, echo, envelope, note, print_json
-from codex_agent.cli.forwarding import MachineOption
+from codex_agent.cli.common import (
+    JobIdArgument,
+    JsonOption,
+    Output,
+    echo,
+    envelope,
+    note,
+    print_json,
+    show,
+)
+from codex_agent.cli.declare import command_group, job_command
+from codex_agent.cli.render import table
 from codex_agent.display import human_duration, one_line
-from codex_agent.errors import CodexAgentError, UsageError
+from codex_agent.errors import CodexAgentError, RemoteError, UsageError
 from codex_agent.models import JobStatus, now_ms
 from codex_agent.remote import machines as registry
 
-app = typer.Typer(
-    help="Remote machines reached over SSH: register, check, make ready.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-    add_completion=False,
-)
+if TYPE_CHECKING:
+    from codex_agent.jobs import Project
+
+app = command_group("Remote machines reached over SSH: register, check, make ready.", no_args_is_help=True)
 NameArgument = Annotated[str, typer.Argument(help="The machine's name.", show_default=False)]
 
 
@@ -126,27 +134,31 @@ def check(name: NameArgument, json_output: JsonOption = False) -> None:
     from codex_agent.remote import install
 
     report = install.check(registry.get(name))
-    if json_output:
-        print_json(report)
-    else:
-        for key, label, version in (
-            ("ssh_ok", "ssh", f"{report['rtt_ms']} ms round trip" if report["rtt_ms"] is not None else ""),
-            ("daemon_ok", "codex-agent", report["remote_version"] or ""),
-            ("tmux_ok", "tmux", report["tmux_version"] or ""),
-            ("codex_ok", "codex", report["codex_version"] or ""),
-            ("git_ok", "git", report["git_version"] or ""),
-        ):
-            echo(f"{label:<12} {'ok' if report[key] else 'NO':<3} {version}".rstrip())
-        if report["error"]:
-            echo(f"problem:     {report['error']}")
-        hints = {
-            "machine-up": f"codex-agent machine up {name}",
-            "fix-config": "fix the ssh setup (see the problem above), then check again",
-            "done": "ready",
-        }
-        echo(f"next:        {hints.get(report['next_action'], report['next_action'])}")
-    if not report["ready"]:
-        raise typer.Exit(9)
+    hints = {
+        "machine-up": f"codex-agent machine up {name}",
+        "fix-config": "fix the ssh setup (see the problem above), then check again",
+        "done": "ready",
+    }
+    next_step = hints.get(report["next_action"], report["next_action"])
+    problem = RemoteError(f"machine {name} is not ready", next_step)
+    show(
+        Output(report, lambda: _print_check(report, next_step), error=None if report["ready"] else problem),
+        json_output=json_output,
+    )
+
+
+def _print_check(report: dict[str, Any], next_step: str) -> None:
+    for key, label, version in (
+        ("ssh_ok", "ssh", f"{report['rtt_ms']} ms round trip" if report["rtt_ms"] is not None else ""),
+        ("daemon_ok", "codex-agent", report["remote_version"] or ""),
+        ("tmux_ok", "tmux", report["tmux_version"] or ""),
+        ("codex_ok", "codex", report["codex_version"] or ""),
+        ("git_ok", "git", report["git_version"] or ""),
+    ):
+        echo(f"{label:<12} {'ok' if report[key] else 'NO':<3} {version}".rstrip())
+    if report["error"]:
+        echo(f"problem:     {report['error']}")
+    echo(f"next:        {next_step}")
 
 
 @app.command("up")
@@ -198,13 +210,12 @@ def receive_project(
 
 
 @app.command("export-job", hidden=True)
-def export_job(job_id: JobIdArgument, directory: DirOption = None) -> None:
+@job_command(options=("directory",))
+def export_job(project: Project, job_id: JobIdArgument) -> None:
     """(Host side of `pull`.) Write a git bundle of the job's changes to stdout."""
-    from codex_agent import jobs
     from codex_agent.remote import projects
 
-    with jobs.opened(directory) as project:
-        data = projects.export_job(project, job_id)
+    data = projects.export_job(project, job_id)
     sys.stdout.buffer.write(data)
     sys.stdout.buffer.flush()
 
@@ -277,31 +288,29 @@ def forwarding_timeout() -> float:
 
 
 def _table(rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        note("no jobs")
-        return
-    echo(f"{'MACHINE':<12} {'ID':<8}  {'STATUS':<11} {'KIND':<10} {'ELAPSED':>8}  PROMPT")
-    for row in rows:
-        echo(
-            f"{one_line(row['machine'], 12):<12} {row['id']:<8}  {row['status']:<11} {row['kind']:<10} "
-            f"{human_duration(int(row.get('elapsed_ms') or 0)):>8}  {one_line(row.get('prompt'), 50)}"
-        )
+    header = f"{'MACHINE':<12} {'ID':<8}  {'STATUS':<11} {'KIND':<10} {'ELAPSED':>8}  PROMPT"
+    table(rows, header=header, line=_job_row, empty="no jobs")
 
 
-def pull(
-    job_id: JobIdArgument,
-    machine: MachineOption = None,
-    directory: DirOption = None,
-    json_output: JsonOption = False,
-) -> None:
+def _job_row(row: dict[str, Any], _now: int) -> str:
+    return (
+        f"{one_line(row['machine'], 12):<12} {row['id']:<8}  {row['status']:<11} {row['kind']:<10} "
+        f"{human_duration(int(row.get('elapsed_ms') or 0)):>8}  {one_line(row.get('prompt'), 50)}"
+    )
+
+
+@job_command(open_project=False, forwards=False)
+def pull(job_id: JobIdArgument, directory: Path | None = None, machine: str | None = None) -> Output:
     """Bring a remote job's changes (commits and uncommitted work) into branch codex-agent/MACHINE/ID."""
     if not machine or machine in ("all", "auto"):
         raise UsageError("pull needs --machine NAME", "a local job's changes are already in your checkout")
     from codex_agent.remote import forward as remote
 
     result = remote.pull_job(registry.get(machine), job_id, directory or Path.cwd())
-    if json_output:
-        print_json(result)
-    else:
-        commit = result["commit"][:12]
-        echo(f"pulled job {result['job_id']} from {machine} into branch {result['branch']} ({commit})")
+    commit = result["commit"][:12]
+    return Output(
+        result,
+        lambda: echo(
+            f"pulled job {result['job_id']} from {machine} into branch {result['branch']} ({commit})"
+        ),
+    )

@@ -18,6 +18,14 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False).translate(_JSON_ESCAPES) + "\n")
 
 
+def print_json_line(data: Any, *, flush: bool = True) -> None:
+    """One record of a stream (NDJSON: `watch --json`, `exec logs`): one compact line, flushed at once when
+    followed live, so a reader sees it as it happens."""
+    sys.stdout.write(json.dumps(data, ensure_ascii=False).translate(_JSON_ESCAPES) + "\n")
+    if flush:
+        sys.stdout.flush()
+
+
 def envelope(key: str, value: Any) -> dict[str, Any]:
     """The versioned top level of list outputs: {"version", "generated_at", key: value}."""
     return {"version": JSON_VERSION, "generated_at": iso(now_ms()), key: value}

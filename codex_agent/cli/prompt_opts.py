@@ -9,7 +9,6 @@ from typing import Any
 
 from codex_agent import config, prompts
 from codex_agent.cli.common import echo, note, read_text_argument
-from codex_agent.cli.config_cmd import resolve_settings, settings_json
 from codex_agent.errors import UsageError
 from codex_agent.store import find_project_root
 
@@ -57,7 +56,7 @@ def prepare(
     if not base.is_dir():
         raise UsageError(f"not a directory: {base}", "pass an existing directory with --dir")
     chosen_role = prompts.get_role(role) if role is not None else None
-    settings = resolve_settings(
+    settings = config.resolve_settings(
         find_project_root(base),
         profile=profile,
         role=chosen_role,
@@ -105,7 +104,7 @@ def prepare(
 
 def plan_json(prepared: Prepared) -> dict[str, Any]:
     data = prepared.prompt.to_json()
-    data["settings"] = settings_json(prepared.settings)
+    data["settings"] = config.settings_json(prepared.settings)
     return data
 
 

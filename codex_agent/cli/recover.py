@@ -2,49 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from codex_agent.cli.common import DirOption, JobIdArgument, JsonOption, echo, print_json
-from codex_agent.cli.forwarding import MachineOption, forward
+from codex_agent.cli.common import JobIdArgument, Output, echo
+from codex_agent.cli.declare import job_command
 from codex_agent.display import SYMBOLS, human_duration, one_line
 from codex_agent.models import JobStatus
+
+if TYPE_CHECKING:
+    from codex_agent.jobs import Project
 
 WIDTH = 110
 
 
-def context(
-    directory: DirOption = None, json_output: JsonOption = False, machine: MachineOption = None
-) -> None:
+@job_command()
+def context(project: Project) -> Output:
     """One screen to resume from: jobs by state, claims, and the latest agents.log entries."""
-    if machine:
-        forward(machine)
-    from codex_agent import jobs, recovery
+    from codex_agent import recovery
 
-    with jobs.opened(directory) as project:
-        data = recovery.build(project)
-    if json_output:
-        print_json(data)
-    else:
-        render_context(data)
+    data = recovery.build(project)
+    return Output(data, lambda: render_context(data))
 
 
-def report(
-    job_id: JobIdArgument,
-    directory: DirOption = None,
-    json_output: JsonOption = False,
-    machine: MachineOption = None,
-) -> None:
+@job_command()
+def report(project: Project, job_id: JobIdArgument) -> Output:
     """A job's outcome: status, duration, tokens, files changed with line counts, errors, summary."""
-    if machine:
-        forward(machine)
-    from codex_agent import jobs, reports
+    from codex_agent import reports
 
-    with jobs.opened(directory) as project:
-        data = reports.build(project, job_id)
-    if json_output:
-        print_json(data)
-    else:
-        render_report(data)
+    data = reports.build(project, job_id)
+    return Output(data, lambda: render_report(data))
 
 
 # --- context ---------------------------------------------------------------------------------------------

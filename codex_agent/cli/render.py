@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 from codex_agent.cli.common import echo, note
 from codex_agent.display import SYMBOLS, human_duration, one_line, tokens_text
@@ -13,18 +13,32 @@ if TYPE_CHECKING:  # the caller's project has one; --help and forwarded commands
     from codex_agent.tmux import Tmux
 
 
-def jobs_table(jobs: Sequence[Job]) -> None:
-    if not jobs:
-        note("no jobs")
+Row = TypeVar("Row")
+
+
+def table(rows: Sequence[Row], *, header: str, line: Callable[[Row, int], str], empty: str) -> None:
+    """Rows under a header line, each made by `line(row, now)`; with none, `empty` on stderr (stdout stays
+    empty, as a script expects of an empty list)."""
+    if not rows:
+        note(empty)
         return
     now = now_ms()
-    echo(f"{'ID':<8}  {'STATUS':<13} {'KIND':<10} {'ELAPSED':>8} {'TOKENS':>7}  PROMPT")
-    for job in jobs:
-        status = f"{SYMBOLS[job.status]} {job.status.value}"
-        echo(
-            f"{job.id:<8}  {status:<13} {job.kind.value:<10} {human_duration(job.elapsed_ms(now)):>8} "
-            f"{tokens_text(job):>7}  {one_line(job.prompt, 60)}"
-        )
+    echo(header)
+    for row in rows:
+        echo(line(row, now))
+
+
+def jobs_table(jobs: Sequence[Job]) -> None:
+    header = f"{'ID':<8}  {'STATUS':<13} {'KIND':<10} {'ELAPSED':>8} {'TOKENS':>7}  PROMPT"
+    table(jobs, header=header, line=_job_row, empty="no jobs")
+
+
+def _job_row(job: Job, now: int) -> str:
+    status = f"{SYMBOLS[job.status]} {job.status.value}"
+    return (
+        f"{job.id:<8}  {status:<13} {job.kind.value:<10} {human_duration(job.elapsed_ms(now)):>8} "
+        f"{tokens_text(job):>7}  {one_line(job.prompt, 60)}"
+    )
 
 
 def job_details(job: Job, tmux: Tmux) -> None:

@@ -10,8 +10,9 @@ import typer
 from codex_agent import jobs, queue
 from codex_agent.agents import codex
 from codex_agent.cli import prompt_opts
-from codex_agent.cli.common import DirOption, JsonOption, echo, parse_duration_ms, print_json, warn_about_log
-from codex_agent.cli.forwarding import MachineOption, forward, forward_in_project
+from codex_agent.cli.common import Output, echo, parse_duration_ms, warn_about_log
+from codex_agent.cli.declare import job_command
+from codex_agent.cli.forwarding import forward, forward_in_project
 from codex_agent.cli.render import job_queued, job_started
 from codex_agent.errors import UsageError
 from codex_agent.models import REASONING_LEVELS, SANDBOX_MODES, JobKind, JobStatus
@@ -24,6 +25,7 @@ def _choice(value: str | None, choices: tuple[str, ...], option: str) -> str | N
     return value
 
 
+@job_command(open_project=False, forwards=False)
 def start(
     prompt: Annotated[
         str | None,
@@ -91,7 +93,6 @@ def start(
             "--template", help="Print a TASK / CONTEXT / REQUIREMENTS / VERIFICATION skeleton and exit."
         ),
     ] = False,
-    directory: DirOption = None,
     exec_mode: Annotated[
         bool,
         typer.Option("--exec", help="Run `codex exec`: one task that ends by itself, no follow-ups."),
@@ -161,8 +162,6 @@ def start(
             show_default=False,
         ),
     ] = None,
-    json_output: JsonOption = False,
-    machine: MachineOption = None,
     project_dir: Annotated[
         Path | None,
         typer.Option(
@@ -172,7 +171,9 @@ def start(
             show_default=False,
         ),
     ] = None,
-) -> None:
+    directory: Path | None = None,
+    machine: str | None = None,
+) -> Output | None:
     """Start a Codex agent on a task in a new tmux session."""
     if project_dir is not None:
         if not machine:
@@ -192,7 +193,7 @@ def start(
         attrs["notify_on_complete"] = notify_on_complete
     if template:
         prompt_opts.print_template()
-        return
+        return None
     prepared = prompt_opts.prepare(
         directory,
         prompt_opts.read_task(prompt),
@@ -222,11 +223,8 @@ def start(
     with jobs.opened(owner) as project:
         if dry_run:
             plan = jobs.plan_start(project, request)
-            if json_output:
-                print_json({**plan.to_json(), **prompt_opts.plan_json(prepared)})
-            else:
-                _print_plan(plan, prompt_opts.plan_lines(prepared))
-            return
+            data = {**plan.to_json(), **prompt_opts.plan_json(prepared)}
+            return Output(data, lambda: _print_plan(plan, prompt_opts.plan_lines(prepared)))
         if trust and not exec_mode:
             codex.trust_directory(codex.codex_home(), project.root)
         coordination = queue.Coordination(
@@ -241,12 +239,8 @@ def start(
         )
         job = queue.submit(project, request, coordination)
         warn_about_log(job)
-        if json_output:
-            print_json(job.to_json())
-        elif job.status is JobStatus.PENDING:
-            job_queued(job)
-        else:
-            job_started(job, project.tmux)
+        tmux = project.tmux
+    return Output(job, lambda: job_queued(job) if job.status is JobStatus.PENDING else job_started(job, tmux))
 
 
 def _print_plan(plan: jobs.LaunchPlan, extra: list[str] | None = None) -> None:
