@@ -25,7 +25,8 @@ from typing import Any
 
 from codex_agent.errors import StateError, UsageError
 from codex_agent.models import JSON_VERSION, iso
-from codex_agent.store import DB_NAME, Store
+from codex_agent.state_db import DB_NAME
+from codex_agent.store import Store
 
 # The public kinds, in the order a job usually goes through them.
 PUBLIC_KINDS = ("started", "turn_completed", "needs_input", "turn_failed", "stalled", "ended")
@@ -102,8 +103,7 @@ def parse_since(text: str | None, store: Store) -> int:
 
 
 def last_seq(store: Store) -> int:
-    rows = store.query("SELECT COALESCE(MAX(seq), 0) FROM events")
-    return int(rows[0][0]) if rows else 0
+    return store.last_event_seq()
 
 
 def batches(
@@ -242,9 +242,7 @@ def _public(
 
 
 def _ended_before(store: Store, job_id: str, seq: int) -> bool:
-    marks = ", ".join("?" * len(_END_KINDS))
-    sql = f"SELECT 1 FROM events WHERE job_id = ? AND kind IN ({marks}) AND seq < ? LIMIT 1"
-    return bool(store.query(sql, (job_id, *_END_KINDS, seq)))
+    return store.has_event_before(job_id, _END_KINDS, seq)
 
 
 def _str(value: Any) -> str | None:

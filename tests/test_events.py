@@ -283,8 +283,8 @@ def test_human_lines_name_the_job_and_the_next_command_and_strip_escapes() -> No
 
 
 class _NoStore:
-    def query(self, sql: str, params: Any = ()) -> list[Any]:
-        return []
+    def has_event_before(self, job_id: str, kinds: Any, seq: int) -> bool:
+        return False
 
 
 # --- the plugin's monitor and hooks, run as Claude Code runs them ------------------------------------------

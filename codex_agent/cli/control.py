@@ -19,10 +19,10 @@ def kill(
     """Stop a job and its tmux session (recorded as killed)."""
     if machine:
         forward(machine)
-    from codex_agent import jobs
+    from codex_agent import job_cleanup, jobs
 
     with jobs.opened(directory) as project:
-        job = jobs.kill(project, job_id)
+        job = job_cleanup.kill(project, job_id)
         if json_output:
             print_json(job.to_json())
         else:
@@ -35,10 +35,10 @@ def delete(
     directory: DirOption = None,
 ) -> None:
     """Delete a job's record, output and session."""
-    from codex_agent import jobs
+    from codex_agent import job_cleanup, jobs
 
     with jobs.opened(directory) as project:
-        job = jobs.delete(project, job_id, force=force)
+        job = job_cleanup.delete(project, job_id, force=force)
         echo(f"deleted job {job.id}")
 
 
@@ -50,11 +50,11 @@ def clean(
     json_output: JsonOption = False,
 ) -> None:
     """Remove old ended jobs and this project's orphaned codex-agent sessions."""
-    from codex_agent import jobs
+    from codex_agent import job_cleanup, jobs
 
     cutoff = parse_duration_ms(older_than, default_unit="d")
     with jobs.opened(directory) as project:
-        report = jobs.clean(project, older_than_ms=cutoff)
+        report = job_cleanup.clean(project, older_than_ms=cutoff)
         if json_output:
             print_json(report.to_json())
             return

@@ -35,12 +35,12 @@ log_app = typer.Typer(
 @claims_app.callback(invoke_without_command=True)
 def claims_list(ctx: typer.Context, directory: DirOption = None, json_output: JsonOption = False) -> None:
     """List the live claims: which job means to write which files."""
-    from codex_agent import claims, jobs
+    from codex_agent import claims, job_reads, jobs
 
     if ctx.invoked_subcommand:
         return
     with jobs.opened(directory) as project:
-        jobs.reconcile(project, project.store.unfinished_jobs())  # ended jobs hold no claims
+        job_reads.reconcile(project, project.store.unfinished_jobs())  # ended jobs hold no claims
         live = claims.live_claims(project.store)
     if json_output:
         print_json(envelope("claims", [claim.to_json() for claim in live]))
@@ -81,12 +81,12 @@ def log_show(
     json_output: JsonOption = False,
 ) -> None:
     """Print agents.log (from the project root), or its last N entries."""
-    from codex_agent import agentslog, jobs
+    from codex_agent import agentslog, job_reads, jobs
 
     if ctx.invoked_subcommand:
         return
     with jobs.opened(directory) as project:
-        jobs.reconcile(project, project.store.unfinished_jobs())  # records endings not yet logged
+        job_reads.reconcile(project, project.store.unfinished_jobs())  # records endings not yet logged
         path = agentslog.log_path(project.root)
         if tail is None and not json_output:
             _print_log(path)  # streamed: a huge log costs no memory

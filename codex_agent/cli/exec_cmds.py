@@ -107,7 +107,7 @@ def exec_run(
     """Run a command, wait for it, print its output and exit with its exit code."""
     if machine:
         forward(machine)
-    from codex_agent import execs, jobs, waiting
+    from codex_agent import execs, job_reads, jobs, waiting
 
     timeout_s = parse_duration_ms(timeout) / 1000 if timeout else None
     with jobs.opened(directory) as project:
@@ -123,10 +123,10 @@ def exec_run(
             )
         job = ended
         if json_output:
-            text = jobs.read_output(project, job, ansi=False)
+            text = job_reads.read_output(project, job, ansi=False)
             print_json({**execs.result_json(project, job), "output": text})
         else:
-            write_agent_output(jobs.output_chunks(project, job), raw=False, strip=True)
+            write_agent_output(job_reads.output_chunks(project, job), raw=False, strip=True)
     raise typer.Exit(job.exit_code if job.exit_code is not None else 1)
 
 

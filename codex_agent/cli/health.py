@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from codex_agent import activity, jobs
+from codex_agent import activity, job_reads, jobs
 from codex_agent.agents import codex
 from codex_agent.cli.common import DirOption, JsonOption, echo, print_json
 from codex_agent.errors import CodexAgentError
@@ -38,7 +38,7 @@ def health(directory: DirOption = None, json_output: JsonOption = False) -> None
         live: list[dict[str, Any]] = []
         if tmux_version is not None:
             unfinished = project.store.unfinished_jobs()
-            jobs.reconcile(project, unfinished)
+            job_reads.reconcile(project, unfinished)
             now = now_ms()
             panes = project.tmux.panes()
             live = [

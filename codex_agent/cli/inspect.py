@@ -45,10 +45,10 @@ def status(
     """Show one job: status, timings, tokens, files, summary."""
     if machine:
         forward(machine)
-    from codex_agent import jobs
+    from codex_agent import job_reads, jobs
 
     with jobs.opened(directory) as project:
-        job = jobs.get_job(project, job_id)
+        job = job_reads.get_job(project, job_id)
         if json_output:
             print_json(job.to_json())
         else:
@@ -70,11 +70,11 @@ def list_jobs(
     """List jobs, newest first. With --machine all: every machine's jobs (and this one's)."""
     if machine:
         forward(machine)
-    from codex_agent import jobs
+    from codex_agent import job_reads, jobs
 
     statuses = _statuses(status_filter)
     with jobs.opened(directory) as project:
-        found = jobs.list_jobs(project, limit=None if show_all else limit, statuses=statuses)
+        found = job_reads.list_jobs(project, limit=None if show_all else limit, statuses=statuses)
         if json_output:
             now = now_ms()
             print_json(envelope("jobs", [job.to_json(brief=True, now=now) for job in found]))
@@ -84,10 +84,10 @@ def list_jobs(
 
 def sessions(directory: DirOption = None, json_output: JsonOption = False) -> None:
     """List live codex-agent tmux sessions and the job each belongs to."""
-    from codex_agent import jobs
+    from codex_agent import job_reads, jobs
 
     with jobs.opened(directory) as project:
-        jobs.reconcile(project, project.store.unfinished_jobs())
+        job_reads.reconcile(project, project.store.unfinished_jobs())
         panes = project.tmux.panes()
         rows = []
         for name, pane in sorted(panes.items()):
@@ -120,10 +120,10 @@ def capture(
     """Print the last N lines of a job's screen, scrollback included."""
     if machine:
         forward(machine)
-    from codex_agent import jobs
+    from codex_agent import job_reads, jobs
 
     with jobs.opened(directory) as project:
-        text = jobs.capture(project, job_id, lines=lines, ansi=raw or not strip_ansi)
+        text = job_reads.capture(project, job_id, lines=lines, ansi=raw or not strip_ansi)
     out = AgentOutput(raw=raw, strip=strip_ansi)
     out.write_text(text)
     out.close()
@@ -139,18 +139,18 @@ def output(
     """Print everything a job has written, also after it ended."""
     if machine:
         forward(machine)
-    from codex_agent import jobs
+    from codex_agent import job_reads, jobs
 
     with jobs.opened(directory) as project:
-        write_agent_output(jobs.output(project, job_id), raw=raw, strip=strip_ansi)
+        write_agent_output(job_reads.output(project, job_id), raw=raw, strip=strip_ansi)
 
 
 def attach(job_id: JobIdArgument, directory: DirOption = None) -> None:
     """Attach to a job's tmux session (with a terminal), else print the command to do so."""
-    from codex_agent import jobs
+    from codex_agent import job_reads, jobs
 
     with jobs.opened(directory) as project:
-        job = jobs.get_job(project, job_id)
+        job = job_reads.get_job(project, job_id)
         argv = project.tmux.attach_argv(job.tmux_session)
         if sys.stdin.isatty() and sys.stdout.isatty() and not os.environ.get("TMUX"):
             os.execvp(argv[0], argv)

@@ -213,7 +213,7 @@ def export_job(job_id: JobIdArgument, directory: DirOption = None) -> None:
 
 
 def jobs_everywhere(ctx: Any) -> int:
-    from codex_agent import jobs
+    from codex_agent import job_reads, jobs
     from codex_agent.remote import forward as remote
 
     argv, _ = forwarding.context_argv(ctx)
@@ -230,7 +230,7 @@ def jobs_everywhere(ctx: Any) -> int:
         now = now_ms()
         local = [
             job.to_json(brief=True, now=now)
-            for job in jobs.list_jobs(project, limit=limit, statuses=statuses)
+            for job in job_reads.list_jobs(project, limit=limit, statuses=statuses)
         ]
     rows += [{"machine": "local", **row} for row in local]
     status_rows.append({"name": "local", "ok": True, "jobs": len(local), "error": None, "error_code": None})

@@ -25,7 +25,7 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Input, Static
 
-from codex_agent import jobs
+from codex_agent import job_cleanup, job_reads, jobs
 from codex_agent.dashboard.fleet import (
     DEFAULT_LIMIT,
     ELAPSED_WIDTH,
@@ -188,9 +188,9 @@ class JobScreen(Screen[None]):
     def _load(self) -> None:
         try:
             with jobs.opened(self.directory) as project:
-                job = jobs.get_job(project, self.job_id)
+                job = job_reads.get_job(project, self.job_id)
                 report = report_lines(job, project.tmux)
-                output = jobs.capture(project, self.job_id, lines=FULL_VIEW_LINES, ansi=False)
+                output = job_reads.capture(project, self.job_id, lines=FULL_VIEW_LINES, ansi=False)
         except CodexAgentError as exc:
             report, output = [exc.one_line()], ""
         self.post_message(DetailLoaded(self.job_id, "\n".join(report) + "\n\x00" + output))
@@ -529,7 +529,7 @@ class DashboardApp(App[None]):
     def _capture(self, job_id: str) -> None:
         try:
             with jobs.opened(self.directory) as project:
-                text = jobs.capture(project, job_id, lines=DETAIL_LINES, ansi=False)
+                text = job_reads.capture(project, job_id, lines=DETAIL_LINES, ansi=False)
         except CodexAgentError as exc:
             text = exc.one_line()
         self.post_message(DetailLoaded(job_id, text))
@@ -597,7 +597,7 @@ class DashboardApp(App[None]):
 
         def confirmed(yes: bool | None) -> None:
             if yes:
-                self._act(f"killed {job.id}", lambda project: jobs.kill(project, job.id))
+                self._act(f"killed {job.id}", lambda project: job_cleanup.kill(project, job.id))
 
         question = f"Kill job {job.id} ({job.status.value}): {one_line(job.prompt, 40)}?"
         self.push_screen(ConfirmScreen(question), confirmed)
