@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from codex_agent.errors import CodexAgentError, ConflictError
-from codex_agent.prompts import DEPENDENCY_FILES, list_project_files
+from codex_agent.prompt_files import DEPENDENCY_FILES, list_project_files
 
 if sys.version_info >= (3, 11):
     import tomllib
