@@ -141,7 +141,8 @@ def test_map_of_this_repository(tmp_path: Path) -> None:
         "- `codex-agent` → `codex_agent.cli:main`",
         "- `python -m codex_agent` → `codex_agent/__main__.py`",
         "- `codex_agent.jobs` → ",
-        "- `codex_agent.codemap` → `codex_agent.errors`, `codex_agent.prompt_files`",
+        "- `codex_agent.codemap` → `codex_agent.codemap_sources`, `codex_agent.errors`, "
+        "`codex_agent.prompt_files`",
         "### `codex_agent/cli/` — The command line: parse, call the services, render.",
         "- `prompts.py` — Assembling what a worker is told",
     ]:
