@@ -271,9 +271,9 @@ def jobs_everywhere(ctx: Any) -> int:
 
 
 def forwarding_timeout() -> float:
-    from codex_agent.remote import ssh
+    from codex_agent.remote import ssh_options
 
-    return ssh.default_timeout()
+    return ssh_options.default_timeout()
 
 
 def _table(rows: list[dict[str, Any]]) -> None:

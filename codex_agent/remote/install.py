@@ -32,7 +32,7 @@ from typing import Any
 
 from codex_agent import __version__
 from codex_agent.errors import MissingDependencyError, RemoteError, UsageError
-from codex_agent.remote import forward, ssh
+from codex_agent.remote import forward, ssh, ssh_errors, ssh_options
 from codex_agent.remote.machines import Machine
 from codex_agent.remote.protocol import build_id
 
@@ -61,11 +61,11 @@ def host_agent(
     outcome = ssh.run(machine, BOOTSTRAP_COMMAND, stdin=b"".join(parts), timeout_s=timeout_s)
     if outcome.returncode != 0:
         if outcome.returncode == 127 and "python3" in outcome.stderr:
-            raise ssh.RemoteNotReadyError(
+            raise ssh_errors.RemoteNotReadyError(
                 f"{machine.name}: python3 is not installed on the host",
                 "install python3 (3.10 or newer) there",
             )
-        raise ssh.failure(machine, outcome.returncode, outcome.stderr)
+        raise ssh_errors.failure(machine, outcome.returncode, outcome.stderr)
     try:
         answer = json.loads(outcome.stdout.decode(errors="replace").strip().splitlines()[-1])
     except (ValueError, IndexError):
@@ -74,7 +74,7 @@ def host_agent(
             (outcome.stderr.strip().splitlines() or ["is python3 there 3.10 or newer?"])[-1],
         ) from None
     if not answer.get("ok"):
-        raise ssh.RemoteNotReadyError(
+        raise ssh_errors.RemoteNotReadyError(
             f"{machine.name}: {answer.get('error')}", "see docs/remote.md, `machine up`"
         )
     return answer
@@ -271,7 +271,7 @@ def up(machine: Machine, *, force: bool = False) -> dict[str, Any]:
     started = time.monotonic()
     info = probe(machine)
     if not info.get("python_ok"):
-        raise ssh.RemoteNotReadyError(
+        raise ssh_errors.RemoteNotReadyError(
             f"{machine.name}: python3 on the host is {info.get('python')}; codex-agent needs 3.10 or newer",
             "install a newer python3 there",
         )
@@ -328,12 +328,12 @@ RTT_SAMPLES = 5
 
 def round_trip_ms(machine: Machine, samples: int = RTT_SAMPLES) -> float:
     """Median wall time of `ssh DEST -- true` over the shared connection (opened first if needed)."""
-    ssh.run(machine, "true", timeout_s=ssh.default_timeout())
+    ssh.run(machine, "true", timeout_s=ssh_options.default_timeout())
     times = []
     for _ in range(samples):
-        outcome = ssh.run(machine, "true", timeout_s=ssh.default_timeout())
+        outcome = ssh.run(machine, "true", timeout_s=ssh_options.default_timeout())
         if outcome.returncode != 0:
-            raise ssh.failure(machine, outcome.returncode, outcome.stderr)
+            raise ssh_errors.failure(machine, outcome.returncode, outcome.stderr)
         times.append(outcome.elapsed_s * 1000)
     times.sort()
     return round(times[len(times) // 2], 1)
@@ -373,7 +373,7 @@ def check(machine: Machine) -> dict[str, Any]:
         report["rtt_ms"] = round_trip_ms(machine)
     except RemoteError as exc:
         report.update(error=exc.one_line(), error_code=exc.code)
-        if isinstance(exc, ssh.RemoteNotReadyError):
+        if isinstance(exc, ssh_errors.RemoteNotReadyError):
             report.update(ssh_ok=True, next_action="machine-up")
         return report
     try:
