@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from codex_agent import agentslog, claims, git, job_cleanup, job_reads, output_log, procs, safefs
 from codex_agent.agents import codex
-from codex_agent.agents.launch import ENV_FIFO, LAUNCH_SPEC
+from codex_agent.agents.launch import ENV_FIFO, LAUNCH_SPEC, PROMPT_FILE
 from codex_agent.errors import AgentError, CodexAgentError, MissingDependencyError, StateError, UsageError
 from codex_agent.models import Job, JobKind, JobStatus, now_ms
 from codex_agent.output_log import OUTPUT_LOG
@@ -29,7 +29,6 @@ from codex_agent.tmux import Tmux
 if TYPE_CHECKING:
     from codex_agent.config import Settings
 
-PROMPT_FILE = "prompt.txt"
 ENV_HANDOVER_TIMEOUT_S = 15
 TAIL_FIRST_READ_BYTES = 16384  # a retry's prompt shows the failed attempt's last lines: usually all in here
 
