@@ -9,9 +9,8 @@ from typing import Any
 
 from codex_agent.agents.launch import STAMP_FILE
 from codex_agent.models import Job, iso
+from codex_agent.output_log import OUTPUT_LOG
 from codex_agent.tmux import PaneState
-
-OUTPUT_LOG = "output.log"
 
 
 @dataclass(slots=True)

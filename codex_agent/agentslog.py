@@ -378,13 +378,7 @@ def parse(text: str) -> list[Entry]:
 def verify(store: Store, entries: Sequence[Entry]) -> None:
     """Set `verified` on Spawned and Complete entries: True for those codex-agent recorded writing here."""
     ids = sorted({entry.job_id for entry in entries if entry.kind in JOB_KINDS and entry.job_id})
-    written: set[tuple[str, str]] = set()
-    for start in range(0, len(ids), 500):  # SQLite's limit on parameters
-        part = ids[start : start + 500]
-        rows = store.query(
-            f"SELECT job_id, kind FROM marks WHERE job_id IN ({', '.join('?' * len(part))})", part
-        )
-        written.update((str(job_id), str(kind)) for job_id, kind in rows)
+    written = store.marks_of(ids)
     for entry in entries:
         if entry.kind in JOB_KINDS and entry.job_id:
             entry.verified = (entry.job_id, f"log:{entry.kind}") in written

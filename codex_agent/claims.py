@@ -23,7 +23,7 @@ from typing import Any
 
 from codex_agent import git
 from codex_agent.errors import ConflictError, UsageError
-from codex_agent.models import TERMINAL_STATUSES, Job, iso, now_ms
+from codex_agent.models import Job, iso
 from codex_agent.store import Store
 
 # wcmatch and bracex are imported when a claim is first matched: most commands never match one.
@@ -313,33 +313,24 @@ def find_overlap(first: str, second: str, files: Sequence[str]) -> str | None:
 
 # --- the claims table -------------------------------------------------------------------------------------
 
-_TERMINAL = tuple(sorted(status.value for status in TERMINAL_STATUSES))
-_LIVE_SQL = (
-    "SELECT c.id, c.job_id, c.pattern, c.created_at, j.status FROM claims c JOIN jobs j ON j.id = c.job_id "
-    f"WHERE c.released_at IS NULL AND j.status NOT IN ({', '.join('?' * len(_TERMINAL))})"
-)
-
-
-def _claim(row: Sequence[Any]) -> Claim:
-    return Claim(int(row[0]), str(row[1]), str(row[2]), int(row[3]), str(row[4]))
-
 
 def live_claims(store: Store, job_id: str | None = None) -> list[Claim]:
-    sql, params = _LIVE_SQL, list(_TERMINAL)
-    if job_id is not None:
-        sql += " AND c.job_id = ?"
-        params.append(job_id)
-    return [_claim(row) for row in store.query(sql + " ORDER BY c.id", params)]
+    return [Claim(*row) for row in store.live_claims(job_id)]
 
 
 def claims_of(store: Store, job_id: str) -> list[str]:
     """Every pattern a job claimed, live or not (for its report, and for a retry to claim again)."""
-    rows = store.query("SELECT pattern FROM claims WHERE job_id = ? ORDER BY id", (job_id,))
-    return [str(row[0]) for row in rows]
+    return store.claim_patterns(job_id)
 
 
 def acquire(
-    tx: sqlite3.Connection, job: Job, patterns: Sequence[str], files: Sequence[str], *, force: bool
+    store: Store,
+    tx: sqlite3.Connection,
+    job: Job,
+    patterns: Sequence[str],
+    files: Sequence[str],
+    *,
+    force: bool,
 ) -> None:
     """Check the patterns against every live claim and record them, inside the caller's transaction.
 
@@ -349,7 +340,7 @@ def acquire(
     if not patterns:
         return
     if not force:
-        held = [_claim(row) for row in tx.execute(_LIVE_SQL, _TERMINAL)]
+        held = [Claim(*row) for row in store.live_claims(tx=tx)]
         for pattern in patterns:
             for claim in held:
                 if claim.job_id == job.id:
@@ -362,20 +353,12 @@ def acquire(
                         f"wait for job {claim.job_id}, release it with `codex-agent claims release "
                         f"{claim.job_id}`, or pass --force",
                     )
-    at = now_ms()
-    tx.executemany(
-        "INSERT INTO claims (job_id, pattern, created_at) VALUES (?, ?, ?)",
-        [(job.id, pattern, at) for pattern in dict.fromkeys(patterns)],
-    )
+    store.insert_claims(tx, job.id, patterns)
 
 
 def release(store: Store, job_id: str) -> int:
     """End a job's live claims; returns how many were released."""
-    with store.transaction() as tx:
-        cursor = tx.execute(
-            "UPDATE claims SET released_at = ? WHERE job_id = ? AND released_at IS NULL", (now_ms(), job_id)
-        )
-        return cursor.rowcount
+    return store.release_claims(job_id)
 
 
 def outside_claims(files: Iterable[str], patterns: Sequence[str]) -> list[str]:

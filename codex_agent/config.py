@@ -168,7 +168,7 @@ SETTING_NAMES = ("model", "reasoning", "sandbox", "approval", "stall_after_s")
 
 
 class RoleDefaults(Protocol):
-    """What of a worker role (prompts.Role) settles a setting: its name, and the sandbox it runs in."""
+    """What of a worker role (prompt_roles.Role) settles a setting: its name, and the sandbox it runs in."""
 
     @property
     def name(self) -> str: ...

@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shlex
 import time
-import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +22,8 @@ from typing import Any
 
 from codex_agent.errors import StateError, UsageError
 from codex_agent.models import JSON_VERSION, iso
-from codex_agent.store import DB_NAME, Store
+from codex_agent.state_db import DB_NAME
+from codex_agent.store import Store
 
 # The public kinds, in the order a job usually goes through them.
 PUBLIC_KINDS = ("started", "turn_completed", "needs_input", "turn_failed", "stalled", "ended")
@@ -44,7 +42,6 @@ _DB_FILES = frozenset({DB_NAME, f"{DB_NAME}-wal"})
 # How often the watcher's loop looks at its queue: the wake-up latency. A monitor follows for a whole
 # session, so this is well above waiting.py's 2 ms: idle, a follower then costs about 0.05% of a core.
 STEP_MS = 100
-TEXT_WIDTH = 200
 
 
 @dataclass(frozen=True)
@@ -102,8 +99,7 @@ def parse_since(text: str | None, store: Store) -> int:
 
 
 def last_seq(store: Store) -> int:
-    rows = store.query("SELECT COALESCE(MAX(seq), 0) FROM events")
-    return int(rows[0][0]) if rows else 0
+    return store.last_event_seq()
 
 
 def batches(
@@ -242,9 +238,7 @@ def _public(
 
 
 def _ended_before(store: Store, job_id: str, seq: int) -> bool:
-    marks = ", ".join("?" * len(_END_KINDS))
-    sql = f"SELECT 1 FROM events WHERE job_id = ? AND kind IN ({marks}) AND seq < ? LIMIT 1"
-    return bool(store.query(sql, (job_id, *_END_KINDS, seq)))
+    return store.has_event_before(job_id, _END_KINDS, seq)
 
 
 def _str(value: Any) -> str | None:
@@ -292,112 +286,3 @@ _SHAPERS: dict[str, Callable[[dict[str, Any], str | None], dict[str, Any]]] = {
         "error": _str(d.get("error")) or _str(d.get("reason")),
     },
 }
-
-
-# --- one line for a person, or for an orchestrator's monitor ---------------------------------------------
-
-# CSI (ESC [ ... final), OSC and other string sequences (ESC ] ... BEL or ESC \), and two-byte escapes.
-_ESCAPES = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[\]PX^_][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b.?|\x9b[0-?]*[ -/]*[@-~]"
-)
-
-
-def clean(text: str | None, width: int = TEXT_WIDTH) -> str:
-    """Agent text made safe for a terminal and for one line: no escape sequences, no control or format
-    characters (bidi overrides, zero-width), no lone surrogates; whitespace runs become one space.
-
-    (A minimal local sanitizer: display.py has none yet.)"""
-    stripped = _ESCAPES.sub("", text or "")
-    kept = "".join(
-        " " if char.isspace() else char
-        for char in stripped
-        if char.isspace() or unicodedata.category(char) not in ("Cc", "Cf", "Cs", "Co", "Cn")
-    )
-    flat = " ".join(kept.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
-
-
-def _said(text: str | None, width: int = TEXT_WIDTH) -> str:
-    """An agent's words inside one of our lines: cleaned, and without our "→", which marks what we suggest."""
-    return clean((text or "").replace("→", "->"), width)
-
-
-def _first_line(text: str | None) -> str:
-    for line in (text or "").splitlines():
-        if line.strip():
-            return line
-    return ""
-
-
-def describe(event: Event) -> str:
-    """What happened and the command to run next, e.g.
-    `job 3f9a1c2e needs input: Allow rm -rf build? → codex-agent send 3f9a1c2e --key y`."""
-    job = event.job_id or "-"
-    data = event.data
-    if event.kind == "started":
-        return f"job {job} started ({data['kind'] or 'job'}) → codex-agent wait {job}"
-    if event.kind == "turn_completed":
-        summary = _said(_first_line(data["summary"])) or "(no summary)"
-        return (
-            f"job {job} finished its turn: {summary} → codex-agent report {job}; "
-            f'follow up: codex-agent send {job} "..."'
-        )
-    if event.kind == "needs_input":
-        return _needs_input(job, data)
-    if event.kind == "turn_failed":
-        error = _said(data["error"]) or "(no error text)"
-        return (
-            f'job {job} turn failed: {error} → codex-agent capture {job}; retry: codex-agent send {job} "..."'
-        )
-    if event.kind == "stalled":
-        quiet = data["quiet_s"]
-        since = f" for {_seconds(quiet)}" if quiet is not None else ""
-        return (
-            f"job {job} stalled: no progress{since} → codex-agent capture {job}; "
-            f'nudge: codex-agent send {job} "..."'
-        )
-    return _ended(job, data, event.job_kind)
-
-
-def _needs_input(job: str, data: dict[str, Any]) -> str:
-    question = _said(data["question"]) or "a question on its screen"
-    command = _said(data["command"], 120)
-    asked = f"{question} (command: {command})" if command and command not in question else question
-    answers = [_said(answer, 40) for answer in data["answers"]]
-    answers = [answer for answer in answers if answer]
-    if answers:
-        others = f" (answers: {', '.join(answers)})" if len(answers) > 1 else ""
-        return (
-            f"job {job} needs input: {asked} → codex-agent send {job} --key {shlex.quote(answers[0])}{others}"
-        )
-    return (
-        f"job {job} needs input: {asked} → codex-agent capture {job}, "
-        f"then codex-agent send {job} --key y (or a message)"
-    )
-
-
-def _ended(job: str, data: dict[str, Any], job_kind: str | None) -> str:
-    status = _said(data["status"], 20)
-    exit_code = data["exit_code"]
-    head = f"job {job} ended: {status}" + (f", exit {exit_code}" if exit_code is not None else "")
-    error = _said(data["error"])
-    if error and status != "completed":
-        head += f": {error}"
-    follow_up = f"codex-agent report {job}"
-    if status in ("failed", "lost") and job_kind in ("codex", "codex-exec"):
-        follow_up += f'; continue it: codex-agent resume {job} "..."'
-    return f"{head} → {follow_up}"
-
-
-def _seconds(value: float) -> str:
-    seconds = int(value)
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 7200:
-        return f"{seconds // 60}m"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-
-
-def human_line(event: Event) -> str:
-    clock = time.strftime("%H:%M:%S", time.localtime(event.at / 1000))
-    return f"#{event.seq} {clock} {describe(event)}"

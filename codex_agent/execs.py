@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from codex_agent import jobs
+from codex_agent import job_reads, jobs
 from codex_agent.agents import streams
 from codex_agent.agents.launch import STAMP_FILE
 from codex_agent.errors import ConflictError, NotFoundError, UsageError
@@ -28,7 +28,7 @@ def machine_name() -> str:
 
 def find_exec(project: jobs.Project, exec_id: str) -> Job:
     try:
-        job = jobs.get_job(project, exec_id)
+        job = job_reads.get_job(project, exec_id)
     except NotFoundError:
         where = machine_name()
         raise NotFoundError(
@@ -94,7 +94,7 @@ def logs(
     from codex_agent import waiting
 
     def ended() -> bool:
-        return jobs.get_job(project, job.id).status.is_terminal
+        return job_reads.get_job(project, job.id).status.is_terminal
 
     names = frozenset({streams.stream_file(job_dir, stream).name, STAMP_FILE})
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from codex_agent import activity, jobs
+from codex_agent import activity, job_reads, jobs
 from codex_agent.agents import codex
 from codex_agent.errors import CodexAgentError
 from codex_agent.models import now_ms
@@ -27,7 +27,7 @@ def codex_check() -> dict[str, Any]:
 
 def _live_jobs(project: jobs.Project) -> list[dict[str, Any]]:
     unfinished = project.store.unfinished_jobs()
-    jobs.reconcile(project, unfinished)
+    job_reads.reconcile(project, unfinished)
     now = now_ms()
     panes = project.tmux.panes()
     return [

@@ -14,7 +14,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from codex_agent import jobs, safefs, waiting
+from codex_agent import job_reads, jobs, output_log, safefs, waiting
 from codex_agent.agents import codex
 from codex_agent.agents.launch import ENV_FIFO, LAUNCH_SPEC, STAMP_FILE
 from codex_agent.errors import (
@@ -27,7 +27,7 @@ from codex_agent.errors import (
 )
 from codex_agent.keeper import control
 from codex_agent.models import Job, JobKind, JobStatus
-from codex_agent.store import write_private_file
+from codex_agent.safefs import write_private_file
 
 # Keys `send --key` may press: answers to prompts and moving through a menu. Nothing else, so no text can be
 # taken by tmux for a key name or a command.
@@ -92,7 +92,7 @@ def send_message(
     if not text.strip():
         raise UsageError("the message is empty", "say what the agent should do")
     jobs.check_prompt(text, "message")
-    job = jobs.get_job(project, job_id)
+    job = job_reads.get_job(project, job_id)
     _require_messageable(job)
     if when_idle and job.status is not JobStatus.IDLE:
         reached = wait_for(project, [job.id], Until.IDLE, timeout_s=timeout_s)
@@ -127,13 +127,13 @@ def send_key(project: jobs.Project, job_id: str, key: str) -> Job:
     """Answer codex's question with a key (through the protocol), or press an allowed key in the pane."""
     if key not in ALLOWED_KEYS:
         raise UsageError(f"--key {key!r} is not allowed", f"use one of: {', '.join(ALLOWED_KEYS)}")
-    job = jobs.get_job(project, job_id)
+    job = job_reads.get_job(project, job_id)
     if not job.status.is_live:
         raise ConflictError(f"job {job.id} is {job.status.value}: there is no live pane to press keys in")
     question = job.attrs.get("question")
     if question and key in KEY_DECISIONS and job.kind.is_codex:
         answer(project, job, KEY_DECISIONS[key])
-        return jobs.get_job(project, job.id)
+        return job_reads.get_job(project, job.id)
     project.tmux.send_keys(job.tmux_session, key)
     project.store.add_event(job.id, "key_sent", {"key": key, "attention": job.attrs.get("attention")})
     return job
@@ -267,8 +267,8 @@ def watch(
     from_start: bool = True,
 ) -> Iterator[WatchEvent]:
     """Yield the job's output as it is written and its status changes, until it reaches `until`."""
-    job = jobs.get_job(project, job_id)
-    log = project.job_dir(job) / jobs.OUTPUT_LOG
+    job = job_reads.get_job(project, job_id)
+    log = project.job_dir(job) / output_log.OUTPUT_LOG
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     offset = 0 if from_start else _size(log)
     held = b""
@@ -288,17 +288,17 @@ def watch(
         held = b""
         if not ansi:
             cut = data.rfind(b"\x1b")
-            if cut >= 0 and len(data) - cut < 64 and not jobs.ANSI_SEQUENCE.match(data, cut):
+            if cut >= 0 and len(data) - cut < 64 and not output_log.ANSI_SEQUENCE.match(data, cut):
                 data, held = data[:cut], data[cut:]  # an escape sequence cut in two: wait for the rest
-            data = jobs.strip_ansi(data)
+            data = output_log.strip_ansi(data)
         return decoder.decode(data)
 
-    with waiting.Watcher([project.job_dir(job)], _WAKE_NAMES | {jobs.OUTPUT_LOG}) as watcher:
+    with waiting.Watcher([project.job_dir(job)], _WAKE_NAMES | {output_log.OUTPUT_LOG}) as watcher:
         while True:
             text = read_new()
             if text:
                 yield WatchEvent("output", text)
-            job = jobs.get_job(project, job.id)
+            job = job_reads.get_job(project, job.id)
             state = (job.status, job.attrs.get("status_basis"), job.attrs.get("attention"))
             if state != last_state:
                 last_state = state
@@ -329,7 +329,7 @@ def _size(path: Path) -> int:
 def resume(project: jobs.Project, job_id: str, message: str | None = None) -> tuple[Job, Delivery | None]:
     """Put a keeper back on an ended codex TUI job's thread, in a new tmux session: same job id, one more
     attempt (the one that ended is kept in attrs["attempts"]). With a message, it is sent once codex is up."""
-    job = jobs.get_job(project, job_id)
+    job = job_reads.get_job(project, job_id)
     if job.kind is not JobKind.CODEX:
         raise ConflictError(
             f"job {job.id} is a {job.kind.value} job: only codex TUI jobs can be resumed",
@@ -375,9 +375,9 @@ def resume(project: jobs.Project, job_id: str, message: str | None = None) -> tu
     project.store.add_event(job.id, "resumed", {"attempt": len(job.attrs["attempts"]) + 1})
     jobs.launch(project, job)
     if message is None:
-        return jobs.get_job(project, job.id), None
+        return job_reads.get_job(project, job.id), None
     found = wait_for(project, [job.id], Until.PERSON, timeout_s=60)
     if found is None or found.jobs[0].status.is_terminal:
         raise ConflictError(f"job {job.id} did not come back up", f"look at it: codex-agent capture {job.id}")
     delivery = send_message(project, job.id, message)
-    return jobs.get_job(project, job.id), delivery
+    return job_reads.get_job(project, job.id), delivery

@@ -10,6 +10,10 @@ import contextlib
 import os
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from codex_agent.tmux import Tmux
 
 
 def _parent_map() -> dict[int, int]:
@@ -70,3 +74,15 @@ def start_time(pid: int) -> int | None:
         return None
     fields = stat[stat.rfind(")") + 2 :].split()
     return int(fields[19]) if len(fields) > 19 and fields[19].isdigit() else None
+
+
+def stop_session(tmux: Tmux, session: str) -> None:
+    """Stop everything a job's session started, then the session: tools run in sessions of their own and
+    would outlive the pane."""
+    pane = tmux.panes().get(session)
+    groups = process_groups_below(pane.pid) if pane is not None and pane.pid else set()
+    if pane is not None and pane.pid and not pane.dead:
+        groups.add(pane.pid)  # tmux makes the pane's process a group leader
+    signal_groups(groups, signal.SIGTERM)
+    tmux.kill_session(session)
+    signal_groups(groups, signal.SIGKILL)  # whatever ignored SIGTERM

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from codex_agent import agentslog, claims, jobs
+from codex_agent import agentslog, claims, job_reads, jobs
 from codex_agent.models import JSON_VERSION, Job, JobStatus, iso, now_ms
 
 RECENT_MS = 24 * 3600 * 1000
@@ -61,7 +61,7 @@ def build(
     project: jobs.Project, *, recent_ms: int = RECENT_MS, log_entries: int = LOG_ENTRIES
 ) -> dict[str, Any]:
     now = now_ms()
-    every = jobs.list_jobs(project, limit=None)
+    every = job_reads.list_jobs(project, limit=None)
     held: dict[str, list[str]] = {}
     live = claims.live_claims(project.store)
     for claim in live:

@@ -14,12 +14,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from codex_agent import claims, git, jobs, worktrees
+from codex_agent import claims, git, job_reads, jobs, worktrees
 from codex_agent.models import Job, iso, now_ms
 
 
 def build(project: jobs.Project, job_id: str) -> dict[str, Any]:
-    job = jobs.get_job(project, job_id)
+    job = job_reads.get_job(project, job_id)
     now = now_ms()
     worktree = worktrees.Worktree.from_job(job)
     base_commit = job.attrs.get("base_commit") or (worktree.base if worktree else None)

@@ -236,6 +236,11 @@ def make_private_dir(path: Path) -> None:
         os.close(fd)
 
 
+def state_dir_of(job_dir: Path) -> Path:
+    """The state directory a job's folder is in (STATE_DIR/jobs/ID)."""
+    return job_dir.parent.parent
+
+
 def read_quietly(path: Path, *, limit: int | None = None, tail: bool = False) -> bytes | None:
     """A job file read for reconciling or showing a record: its bytes (the first, or with `tail` the last,
     `limit` of them), or None when it is missing or unsafe. The job's folder (path.parent) is checked too.
@@ -244,7 +249,25 @@ def read_quietly(path: Path, *, limit: int | None = None, tail: bool = False) ->
     folder in a file's place reads as no file here; the commands that show a file (`output`) refuse it."""
     try:
         if tail and limit is not None:
-            return read_tail(path, limit, under=path.parent.parent)
-        return read_bytes(path, under=path.parent.parent, limit=limit)
+            return read_tail(path, limit, under=state_dir_of(path.parent))
+        return read_bytes(path, under=state_dir_of(path.parent), limit=limit)
     except (UnsafePathError, StateError, OSError):
         return None
+
+
+def write_private_file(path: Path, data: bytes) -> None:
+    """Write a file atomically (temp file in the same folder, then rename), mode 0600."""
+    import secrets
+
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise

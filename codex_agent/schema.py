@@ -19,6 +19,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
+from codex_agent.models import ID_LENGTH, SESSION_PREFIX
+
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "docs" / "schema"
 
@@ -64,7 +66,7 @@ class Job(_Shape):
     started_at: Timestamp | None
     completed_at: Timestamp | None
     exit_code: int | None
-    tmux_session: str = Field(pattern="^codex-agent-[0-9a-f]{8}$")
+    tmux_session: str = Field(pattern=f"^{SESSION_PREFIX}[0-9a-f]{{{ID_LENGTH}}}$")
     thread_id: str | None = Field(description="Codex's conversation (thread) id, once known.")
     error: str | None
     parent_session: str | None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from codex_agent import jobs
+from codex_agent import job_reads, jobs
 from codex_agent.models import SESSION_PREFIX
 
 
@@ -23,7 +23,7 @@ class SessionRow:
 
 def list_sessions(project: jobs.Project) -> list[SessionRow]:
     """Every codex-agent session, by name; jobs whose keeper is gone are recorded as lost first."""
-    jobs.reconcile(project, project.store.unfinished_jobs())
+    job_reads.reconcile(project, project.store.unfinished_jobs())
     state_dir = str(project.store.state_dir)
     return [
         SessionRow(

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from codex_agent import jobs
+from codex_agent import job_reads, jobs
 from codex_agent.agents.launch import STAMP_FILE
 from codex_agent.models import Job
 
@@ -106,7 +106,7 @@ def wait_until(
     watcher = Watcher(watched, names)
     try:
         while True:
-            current = [jobs.get_job(project, job_id) for job_id in job_ids]
+            current = [job_reads.get_job(project, job_id) for job_id in job_ids]
             if done(current):
                 return current
             wanted = base + list(extra_directories(current) if extra_directories else [])

@@ -54,7 +54,7 @@ def main() -> None:
     )
     os.environ.pop("TMUX", None)
     sys.path.insert(0, str(REPO))
-    from codex_agent import jobs
+    from codex_agent import job_reads, jobs
     from codex_agent.models import JobKind
 
     started = []
@@ -75,7 +75,7 @@ def main() -> None:
             started.append(jobs.start(proj, request).id)
 
         def settled() -> bool:
-            found = jobs.list_jobs(proj, limit=None)
+            found = job_reads.list_jobs(proj, limit=None)
             return all(job.status.value in ("idle", "running", "completed", "failed") for job in found) and (
                 sum(job.status.value == "idle" for job in found) == 10
                 and sum(job.status.is_terminal for job in found) == 20

@@ -29,7 +29,7 @@ def start(
     """Record a job with its claims the way a start does: the check and the insert in one transaction."""
     job = Job(store.new_job_id(), JobKind.CODEX, status, "work", "/tmp", now_ms())
     with store.transaction() as tx:
-        claims.acquire(tx, job, patterns, files, force=force)
+        claims.acquire(store, tx, job, patterns, files, force=force)
         store.insert_job(job, tx)
     return job
 
@@ -88,7 +88,7 @@ def test_a_pattern_given_twice_is_claimed_once(store: Store) -> None:
 def test_a_job_never_conflicts_with_its_own_claims(store: Store) -> None:
     job = start(store, "src/**")
     with store.transaction() as tx:  # a job claiming more later (e.g. its retry) is not blocked by itself
-        claims.acquire(tx, job, ["src/app.py"], [], force=False)
+        claims.acquire(store, tx, job, ["src/app.py"], [], force=False)
     assert claims.claims_of(store, job.id) == ["src/**", "src/app.py"]
 
 

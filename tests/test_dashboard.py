@@ -242,7 +242,7 @@ def test_pilot_selects_a_job_shows_its_output_and_report_and_follows_new_jobs(
         )
 
         await pilot.press("enter")  # the full view: report and recent output
-        from codex_agent.dashboard.app import JobScreen
+        from codex_agent.dashboard.screens import JobScreen
 
         await until(pilot, lambda: isinstance(app.screen, JobScreen) and app.screen.output_text, what="view")
         report = str(app.screen.query_one("#report").render())
@@ -275,7 +275,7 @@ def test_pilot_sends_a_message_to_a_live_tui_job(cli: CLI, project: Path) -> Non
     async def scenario(app: Any, pilot: Any) -> None:
         from textual.widgets import Input
 
-        from codex_agent.dashboard.app import MessageScreen
+        from codex_agent.dashboard.screens import MessageScreen
 
         await until(pilot, lambda: job_id in shown_ids(app), what="the job")
         await pilot.press("m")
@@ -317,7 +317,7 @@ def test_pilot_kills_only_after_confirmation(cli: CLI, project: Path) -> None:
     bystander = start_command(cli, "echo safe; sleep 60")
 
     async def scenario(app: Any, pilot: Any) -> None:
-        from codex_agent.dashboard.app import ConfirmScreen
+        from codex_agent.dashboard.screens import ConfirmScreen
 
         await until(pilot, lambda: {victim, bystander} <= set(shown_ids(app)), what="the jobs")
         await select(app, pilot, victim)

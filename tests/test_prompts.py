@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from codex_agent import prompts
+from codex_agent import prompt_files, prompt_roles, prompts
 from codex_agent.errors import UsageError
-from codex_agent.prompts import ChosenFile, TokenCounter, assemble, estimate_tokens, select_files
+from codex_agent.prompt_files import ChosenFile, select_files
+from codex_agent.prompts import TokenCounter, assemble, estimate_tokens
 
 ESTIMATE = TokenCounter(prompts.ESTIMATE_NAME, False, estimate_tokens)
 
@@ -49,7 +50,7 @@ def repo(project: Path) -> Path:
     return project
 
 
-def paths(selection: prompts.FileSelection) -> list[str]:
+def paths(selection: prompt_files.FileSelection) -> list[str]:
     return [item.path for item in selection.files]
 
 
@@ -139,7 +140,7 @@ def test_without_context_the_prompt_is_the_task_byte_for_byte() -> None:
 
 
 def test_layout_role_then_context_then_task_last() -> None:
-    role = prompts.get_role("reviewer")
+    role = prompt_roles.get_role("reviewer")
     code = "print('```')\n````\n"
     result = assemble(
         "Review the parser.",
@@ -186,7 +187,7 @@ def test_any_budget_that_holds_the_task_is_kept(budget: int) -> None:
     files = [ChosenFile(f"f{index}.py", f"value = {index}\n" * (index * 13)) for index in range(1, 12)]
     result = assemble(
         "Task.",
-        role=prompts.get_role("implementer") if budget > 450 else None,
+        role=prompt_roles.get_role("implementer") if budget > 450 else None,
         codebase_map=("M.md", "line\n" * 300),
         files=files,
         budget=budget,
@@ -222,17 +223,17 @@ def test_estimate_is_stated_and_forced_by_the_environment(monkeypatch: pytest.Mo
 
 
 def test_roles() -> None:
-    assert {name: role.sandbox for name, role in prompts.ROLES.items()} == {
+    assert {name: role.sandbox for name, role in prompt_roles.ROLES.items()} == {
         "reviewer": "read-only",
         "researcher": "read-only",
         "implementer": None,
         "verifier": None,
     }
-    for role in prompts.ROLES.values():
+    for role in prompt_roles.ROLES.values():
         assert role.preamble.startswith(f"# Role: {role.name}\n")
         assert "Final message:" in role.preamble
     with pytest.raises(UsageError) as refused:
-        prompts.get_role("boss")
+        prompt_roles.get_role("boss")
     assert refused.value.one_line() == (
         "no role named 'boss' — choose one of: reviewer, researcher, implementer, verifier"
     )

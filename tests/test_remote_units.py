@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from codex_agent.errors import NotFoundError, UsageError
-from codex_agent.remote import machines, ssh
+from codex_agent.remote import machines, ssh_errors, ssh_options
 from codex_agent.remote.machines import Machine
 from codex_agent.remote.protocol import PROTOCOL, START_MARKER, TRAILER_MARKER
 from tests.helpers import CLI, REPO_ROOT
@@ -122,7 +122,7 @@ CASES = [
 
 @pytest.mark.parametrize(("code", "stderr", "error_code", "text"), CASES)
 def test_ssh_failures_are_classified(code: int, stderr: str, error_code: str, text: str) -> None:
-    error = ssh.failure(Machine("m1", host="m1host"), code, stderr)
+    error = ssh_errors.failure(Machine("m1", host="m1host"), code, stderr)
     assert error.code == error_code
     assert error.exit_code == 9
     assert text in error.one_line()
@@ -130,8 +130,8 @@ def test_ssh_failures_are_classified(code: int, stderr: str, error_code: str, te
 
 
 def test_ssh_options_share_connections_and_end_with_a_fixed_command(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(ssh.CONTROL_DIR_ENV, "/tmp/ca-units-cm")
-    argv = ssh.command_argv(Machine("m", host="me@h", port=2200, identity="/k"), "true")
+    monkeypatch.setenv(ssh_options.CONTROL_DIR_ENV, "/tmp/ca-units-cm")
+    argv = ssh_options.command_argv(Machine("m", host="me@h", port=2200, identity="/k"), "true")
     options = " ".join(argv)
     for wanted in (
         "BatchMode=yes",
@@ -142,7 +142,7 @@ def test_ssh_options_share_connections_and_end_with_a_fixed_command(monkeypatch:
     ):
         assert wanted in options
     assert argv[-3:] == ["me@h", "--", "true"]
-    assert len(str(ssh.control_path(Machine("m", host="h")))) < 80
+    assert len(str(ssh_options.control_path(Machine("m", host="h")))) < 80
 
 
 def test_forwarded_argv_reproduces_the_parsed_command(cli: CLI, tmp_path: Path) -> None:

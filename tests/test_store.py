@@ -11,7 +11,8 @@ import pytest
 
 from codex_agent.errors import StateError
 from codex_agent.models import Job, JobKind, JobStatus, now_ms
-from codex_agent.store import SCHEMA_VERSION, Store
+from codex_agent.store import Store
+from codex_agent.store_schema import SCHEMA_VERSION
 from tests.helpers import CLI, REPO_ROOT
 
 

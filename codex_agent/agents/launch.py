@@ -13,6 +13,7 @@ from pathlib import Path
 
 ENV_FIFO = "env.fifo"
 LAUNCH_SPEC = "launch.json"
+PROMPT_FILE = "prompt.txt"  # the task as given, whole (a record keeps only its beginning)
 ENV_TIMEOUT_S = 30
 PANE_VARIABLES = ("TERM", "TMUX", "TMUX_PANE", "COLORTERM")
 # Replaced by the job's keeper after every write of the job's state: waiters watch it with inotify.

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from codex_agent import config, prompts
+from codex_agent import config, prompt_roles
 from codex_agent.cli.common import DirOption, JsonOption, echo, envelope, print_json
 from codex_agent.errors import UsageError
 from codex_agent.store import find_project_root
@@ -33,7 +33,7 @@ def show_config(
     if not base.is_dir():
         raise UsageError(f"not a directory: {base}", "pass an existing directory with --dir")
     root = find_project_root(base)
-    chosen_role = prompts.get_role(role) if role is not None else None
+    chosen_role = prompt_roles.get_role(role) if role is not None else None
     settings = config.resolve_settings(
         root, profile=profile, role=chosen_role, model=model, reasoning=reasoning, sandbox=sandbox
     )

@@ -10,15 +10,16 @@ from codex_agent.cli.common import JobIdArgument, Output, echo, parse_duration_m
 from codex_agent.cli.declare import job_command
 
 if TYPE_CHECKING:
-    from codex_agent.jobs import CleanReport, Project
+    from codex_agent.job_cleanup import CleanReport
+    from codex_agent.jobs import Project
 
 
 @job_command()
 def kill(project: Project, job_id: JobIdArgument) -> Output:
     """Stop a job and its tmux session (recorded as killed)."""
-    from codex_agent import jobs
+    from codex_agent import job_cleanup
 
-    job = jobs.kill(project, job_id)
+    job = job_cleanup.kill(project, job_id)
     return Output(job, lambda: echo(f"job {job.id} is {job.status.value}"))
 
 
@@ -29,9 +30,9 @@ def delete(
     force: Annotated[bool, typer.Option("--force", help="Also delete a live job (it is killed).")] = False,
 ) -> None:
     """Delete a job's record, output and session."""
-    from codex_agent import jobs
+    from codex_agent import job_cleanup
 
-    job = jobs.delete(project, job_id, force=force)
+    job = job_cleanup.delete(project, job_id, force=force)
     echo(f"deleted job {job.id}")
 
 
@@ -43,9 +44,9 @@ def clean(
     ] = "7d",
 ) -> Output:
     """Remove old ended jobs and this project's orphaned codex-agent sessions."""
-    from codex_agent import jobs
+    from codex_agent import job_cleanup
 
-    report = jobs.clean(project, older_than_ms=parse_duration_ms(older_than, default_unit="d"))
+    report = job_cleanup.clean(project, older_than_ms=parse_duration_ms(older_than, default_unit="d"))
     return Output(report, lambda: _print_clean(report))
 
 

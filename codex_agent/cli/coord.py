@@ -34,12 +34,12 @@ log_app = command_group("The project's agents.log: spawns, completions, and orch
 @job_command(options=("directory", "json_output"), open_project=False)
 def claims_list(ctx: typer.Context, directory: Path | None = None) -> Output | None:
     """List the live claims: which job means to write which files."""
-    from codex_agent import claims, jobs
+    from codex_agent import claims, job_reads, jobs
 
     if ctx.invoked_subcommand:  # `claims release`: the subcommand does it
         return None
     with jobs.opened(directory) as project:
-        jobs.reconcile(project, project.store.unfinished_jobs())  # ended jobs hold no claims
+        job_reads.reconcile(project, project.store.unfinished_jobs())  # ended jobs hold no claims
         live = claims.live_claims(project.store)
     return Output.listing("claims", [claim.to_json() for claim in live], lambda: _print_claims(live))
 
@@ -82,12 +82,12 @@ def log_show(
     json_output: bool = False,
 ) -> None:
     """Print agents.log (from the project root), or its last N entries."""
-    from codex_agent import agentslog, jobs
+    from codex_agent import agentslog, job_reads, jobs
 
     if ctx.invoked_subcommand:
         return
     with jobs.opened(directory) as project:
-        jobs.reconcile(project, project.store.unfinished_jobs())  # records endings not yet logged
+        job_reads.reconcile(project, project.store.unfinished_jobs())  # records endings not yet logged
         path = agentslog.log_path(project.root)
         if tail is None and not json_output:
             _print_log(path)  # streamed: a huge log costs no memory

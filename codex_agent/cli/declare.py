@@ -3,7 +3,7 @@
     @job_command()
     def kill(project: Project, job_id: JobIdArgument) -> Output:
         \"\"\"Stop a job and its tmux session (recorded as killed).\"\"\"
-        job = jobs.kill(project, job_id)
+        job = job_cleanup.kill(project, job_id)
         return Output(job, lambda: echo(f"job {job.id} is {job.status.value}"))
 
 `job_command` appends --dir, --json and --machine to the function's own parameters (what typer reads from

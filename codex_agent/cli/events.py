@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from codex_agent import events
+from codex_agent import event_lines, events
 from codex_agent.cli.common import DirOption, note
 from codex_agent.errors import UsageError
 from codex_agent.store import Store, find_project_root, state_dir_for
@@ -75,5 +75,5 @@ def _emit_json(batch: list[events.Event]) -> None:
 
 
 def _emit_lines(batch: list[events.Event]) -> None:
-    sys.stdout.write("".join(events.human_line(event) + "\n" for event in batch))
+    sys.stdout.write("".join(event_lines.human_line(event) + "\n" for event in batch))
     sys.stdout.flush()

@@ -105,7 +105,7 @@ def exec_run(
     json_output: bool = False,
 ) -> Output:
     """Run a command, wait for it, print its output and exit with its exit code."""
-    from codex_agent import execs, jobs, waiting
+    from codex_agent import execs, job_reads, waiting
 
     timeout_s = parse_duration_ms(timeout) / 1000 if timeout else None
     job = _start_command(project, directory, cmd)
@@ -116,10 +116,13 @@ def exec_run(
         )
     data = None
     if json_output:  # the whole output, read only when it is asked for
-        data = {**execs.result_json(project, ended), "output": jobs.read_output(project, ended, ansi=False)}
+        data = {
+            **execs.result_json(project, ended),
+            "output": job_reads.read_output(project, ended, ansi=False),
+        }
     return Output(
         data,
-        lambda: write_agent_output(jobs.output_chunks(project, ended), raw=False, strip=True),
+        lambda: write_agent_output(job_reads.output_chunks(project, ended), raw=False, strip=True),
         exit_code=ended.exit_code if ended.exit_code is not None else 1,
     )
 

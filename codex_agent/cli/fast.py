@@ -113,10 +113,10 @@ def _jobs(args: Sequence[str]) -> int | None:
                 return 0
         finally:
             store.close()
-    from codex_agent import jobs
+    from codex_agent import job_reads, jobs
 
     with jobs.opened(directory) as project:
-        _print_jobs(jobs.list_jobs(project, limit=limit, statuses=statuses))
+        _print_jobs(job_reads.list_jobs(project, limit=limit, statuses=statuses))
     return 0
 
 
@@ -147,8 +147,8 @@ def _status(args: Sequence[str]) -> int | None:
                 return 0
         finally:
             store.close()
-    from codex_agent import jobs
+    from codex_agent import job_reads, jobs
 
     with jobs.opened(directory) as project:
-        print_json(jobs.get_job(project, positional[0]).to_json())
+        print_json(job_reads.get_job(project, positional[0]).to_json())
     return 0

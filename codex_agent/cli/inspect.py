@@ -40,9 +40,9 @@ def _statuses(values: list[str] | None) -> list[JobStatus] | None:
 @job_command()
 def status(project: Project, job_id: JobIdArgument) -> Output:
     """Show one job: status, timings, tokens, files, summary."""
-    from codex_agent import jobs
+    from codex_agent import job_reads
 
-    job = jobs.get_job(project, job_id)
+    job = job_reads.get_job(project, job_id)
     return Output(job, lambda: job_details(job, project.tmux))
 
 
@@ -58,9 +58,9 @@ def list_jobs(
     ] = None,
 ) -> Output:
     """List jobs, newest first. With --machine all: every machine's jobs (and this one's)."""
-    from codex_agent import jobs
+    from codex_agent import job_reads
 
-    found = jobs.list_jobs(project, limit=None if show_all else limit, statuses=_statuses(status_filter))
+    found = job_reads.list_jobs(project, limit=None if show_all else limit, statuses=_statuses(status_filter))
     now = now_ms()
     return Output.listing(
         "jobs", [job.to_json(brief=True, now=now) for job in found], lambda: jobs_table(found)
@@ -91,9 +91,9 @@ def capture(
     raw: RawOption = False,
 ) -> None:
     """Print the last N lines of a job's screen, scrollback included."""
-    from codex_agent import jobs
+    from codex_agent import job_reads
 
-    text = jobs.capture(project, job_id, lines=lines, ansi=raw or not strip_ansi)
+    text = job_reads.capture(project, job_id, lines=lines, ansi=raw or not strip_ansi)
     write_agent_text(text, raw=raw, strip=strip_ansi)
 
 
@@ -102,17 +102,17 @@ def output(
     project: Project, job_id: JobIdArgument, strip_ansi: StripAnsiOption = False, raw: RawOption = False
 ) -> None:
     """Print everything a job has written, also after it ended."""
-    from codex_agent import jobs
+    from codex_agent import job_reads
 
-    write_agent_output(jobs.output(project, job_id), raw=raw, strip=strip_ansi)
+    write_agent_output(job_reads.output(project, job_id), raw=raw, strip=strip_ansi)
 
 
 @job_command(options=("directory",))
 def attach(project: Project, job_id: JobIdArgument) -> None:
     """Attach to a job's tmux session (with a terminal), else print the command to do so."""
-    from codex_agent import jobs
+    from codex_agent import job_reads
 
-    job = jobs.get_job(project, job_id)
+    job = job_reads.get_job(project, job_id)
     argv = project.tmux.attach_argv(job.tmux_session)
     if sys.stdin.isatty() and sys.stdout.isatty() and not os.environ.get("TMUX"):
         os.execvp(argv[0], argv)

@@ -224,7 +224,7 @@ def export_job(project: Project, job_id: JobIdArgument) -> None:
 
 
 def jobs_everywhere(ctx: Any) -> int:
-    from codex_agent import jobs
+    from codex_agent import job_reads, jobs
     from codex_agent.remote import forward as remote
 
     argv, _ = forwarding.context_argv(ctx)
@@ -241,7 +241,7 @@ def jobs_everywhere(ctx: Any) -> int:
         now = now_ms()
         local = [
             job.to_json(brief=True, now=now)
-            for job in jobs.list_jobs(project, limit=limit, statuses=statuses)
+            for job in job_reads.list_jobs(project, limit=limit, statuses=statuses)
         ]
     rows += [{"machine": "local", **row} for row in local]
     status_rows.append({"name": "local", "ok": True, "jobs": len(local), "error": None, "error_code": None})
@@ -282,9 +282,9 @@ def jobs_everywhere(ctx: Any) -> int:
 
 
 def forwarding_timeout() -> float:
-    from codex_agent.remote import ssh
+    from codex_agent.remote import ssh_options
 
-    return ssh.default_timeout()
+    return ssh_options.default_timeout()
 
 
 def _table(rows: list[dict[str, Any]]) -> None:

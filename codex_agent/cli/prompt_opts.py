@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from codex_agent import config, prompts
+from codex_agent import config, prompt_files, prompt_roles, prompts
 from codex_agent.cli.common import echo, note, read_text_argument
 from codex_agent.errors import UsageError
 from codex_agent.store import find_project_root
@@ -20,7 +20,7 @@ class Prepared:
 
 
 def print_template() -> None:
-    echo(prompts.TEMPLATE.rstrip("\n"))
+    echo(prompt_roles.TEMPLATE.rstrip("\n"))
     note(
         "codex-agent: fill it in and save it, then `codex-agent start @FILE` "
         "(with --role, --map, -f as needed)"
@@ -55,7 +55,7 @@ def prepare(
     base = (directory or Path.cwd()).resolve()
     if not base.is_dir():
         raise UsageError(f"not a directory: {base}", "pass an existing directory with --dir")
-    chosen_role = prompts.get_role(role) if role is not None else None
+    chosen_role = prompt_roles.get_role(role) if role is not None else None
     settings = config.resolve_settings(
         find_project_root(base),
         profile=profile,
@@ -75,7 +75,7 @@ def prepare(
         else:
             codebase_map = prompts.read_codebase_map(found, base)
             note(f"codex-agent: codebase map: {codebase_map[0]}")
-    selection = prompts.select_files(base, file_globs) if file_globs else prompts.FileSelection()
+    selection = prompt_files.select_files(base, file_globs) if file_globs else prompt_files.FileSelection()
     for skipped in selection.skipped:
         note(f"codex-agent: skipped {skipped.path}: {skipped.reason}")
     # Loading the real tokenizer takes a moment: only a budget needs exact counts; otherwise the count

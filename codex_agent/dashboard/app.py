@@ -8,24 +8,18 @@ no I/O, so the screen never stalls on tmux or SQLite.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
 from textual import events
-from textual.app import App, ComposeResult, SuspendNotSupported
+from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical, VerticalScroll
-from textual.message import Message
-from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Static
 
-from codex_agent import jobs
+from codex_agent import job_reads, jobs
+from codex_agent.dashboard.actions import JobActions
 from codex_agent.dashboard.fleet import (
     DEFAULT_LIMIT,
     ELAPSED_WIDTH,
@@ -35,20 +29,20 @@ from codex_agent.dashboard.fleet import (
     Fleet,
     Row,
     Snapshot,
-    answer_prompt,
-    claims_text,
-    counts_text,
-    fit,
     flex_widths,
-    report_lines,
     row_cells,
-    send_message,
-    status_text,
-    watch_changes,
 )
-from codex_agent.display import human_duration, one_line, plain
+from codex_agent.dashboard.panes import detail_text, status_line, styled_cells
+from codex_agent.dashboard.screens import (
+    DetailLoaded,
+    JobScreen,
+    Note,
+    OutputMoved,
+    SnapshotReady,
+)
+from codex_agent.dashboard.watcher import watch_fleet
 from codex_agent.errors import CodexAgentError
-from codex_agent.models import Job, JobKind, JobStatus, now_ms
+from codex_agent.models import now_ms
 from codex_agent.tmux import Tmux
 
 QUIET_S = 3.0  # with no file event for this long, check tmux for sessions that vanished
@@ -56,162 +50,16 @@ FULL_REFRESH_S = 30.0  # and re-read everything at least this often
 CLOCK_S = 1.0  # the elapsed column's tick
 DETAIL_DELAY_S = 0.15  # a held arrow key does not capture every row it passes
 DETAIL_LINES = 40
-FULL_VIEW_LINES = 300
 HELP = "↑↓ move  ⏎ view  m message  y/n answer  x kill  a attach  f attention  q quit"
 
-STATUS_STYLES = {
-    JobStatus.NEEDS_INPUT: "bold yellow",
-    JobStatus.STALLED: "bold yellow",
-    JobStatus.FAILED: "bold red",
-    JobStatus.RUNNING: "green",
-    JobStatus.IDLE: "cyan",
-    JobStatus.PENDING: "dim",
-    JobStatus.COMPLETED: "dim green",
-    JobStatus.KILLED: "dim",
-    JobStatus.LOST: "magenta",
-}
 COLUMNS = ("id", "status", "elapsed", "tokens", "prompt", "last")
 TITLES = ("  ID", "STATUS", "TIME", "TOKENS", "PROMPT", "LAST OUTPUT")
-
-
-# --- messages from threads ------------------------------------------------------------------------------
-
-
-class SnapshotReady(Message):
-    def __init__(self, snapshot: Snapshot) -> None:
-        super().__init__()
-        self.snapshot = snapshot
-
-
-class OutputMoved(Message):
-    """Some jobs wrote output: their new last lines."""
-
-    def __init__(self, lines: dict[str, str]) -> None:
-        super().__init__()
-        self.lines = lines
-
-
-class DetailLoaded(Message):
-    def __init__(self, job_id: str, text: str) -> None:
-        super().__init__()
-        self.job_id = job_id
-        self.text = text
-
-
-class Note(Message):
-    def __init__(self, text: str, error: bool = False) -> None:
-        super().__init__()
-        self.text = text
-        self.error = error
-
-
-# --- screens --------------------------------------------------------------------------------------------
-
-
-class ConfirmScreen(ModalScreen[bool]):
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("y", "answer(True)", "yes"),
-        Binding("n,escape", "answer(False)", "no"),
-    ]
-    DEFAULT_CSS = """
-    ConfirmScreen { align: center middle; }
-    ConfirmScreen > Static { width: 60; height: auto; border: heavy $error; padding: 0 1; }
-    """
-
-    def __init__(self, question: str) -> None:
-        super().__init__()
-        self.question = question
-
-    def compose(self) -> ComposeResult:
-        yield Static(Text(f"{self.question}\n\ny = yes    n or esc = no"))
-
-    def action_answer(self, answer: bool) -> None:
-        self.dismiss(answer)
-
-
-class MessageScreen(ModalScreen[str | None]):
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "cancel")]
-    DEFAULT_CSS = """
-    MessageScreen { align: center middle; }
-    MessageScreen > Vertical { width: 76; height: auto; border: heavy $accent; padding: 0 1; }
-    MessageScreen Input { width: 100%; }
-    """
-
-    def __init__(self, job: Job) -> None:
-        super().__init__()
-        self.job = job
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Static(Text(f"Message to job {self.job.id}  (enter sends, esc cancels)"))
-            yield Input(placeholder="what should the agent do next?", id="message")
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value if event.value.strip() else None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-
-class JobScreen(Screen[None]):
-    """One job in full: its report and its recent output."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,enter,backspace", "close", "back"),
-        Binding("r", "reload", "reload"),
-    ]
-    DEFAULT_CSS = """
-    JobScreen #title { height: 1; text-style: bold; }
-    JobScreen #report { height: auto; margin-bottom: 1; }
-    JobScreen #help { height: 1; dock: bottom; }
-    """
-
-    def __init__(self, directory: Path | None, job_id: str) -> None:
-        super().__init__()
-        self.directory = directory
-        self.job_id = job_id
-        self.output_text = ""
-
-    def compose(self) -> ComposeResult:
-        yield Static(Text(f"job {self.job_id}"), id="title")
-        with VerticalScroll(id="body"):
-            yield Static(Text("loading…"), id="report")
-            yield Static(Text(""), id="output")
-        yield Static(Text("esc back  r reload  m message  y/n answer  x kill  a attach  q quit"), id="help")
-
-    def on_mount(self) -> None:
-        self.action_reload()
-
-    def action_reload(self) -> None:
-        self.run_worker(self._load, thread=True, group="full-view", exclusive=True, exit_on_error=False)
-
-    def _load(self) -> None:
-        try:
-            with jobs.opened(self.directory) as project:
-                job = jobs.get_job(project, self.job_id)
-                report = report_lines(job, project.tmux)
-                output = jobs.capture(project, self.job_id, lines=FULL_VIEW_LINES, ansi=False)
-        except CodexAgentError as exc:
-            report, output = [exc.one_line()], ""
-        self.post_message(DetailLoaded(self.job_id, "\n".join(report) + "\n\x00" + output))
-
-    def on_detail_loaded(self, message: DetailLoaded) -> None:
-        message.stop()
-        report, _, output = message.text.partition("\n\x00")
-        self.output_text = output
-        # Agents' text, shown as text: no escape sequence reaches the terminal through Textual either.
-        self.query_one("#report", Static).update(Text(plain(report)))
-        self.query_one("#output", Static).update(Text(plain(output.rstrip("\n")) or "(no output yet)"))
-        self.query_one("#body", VerticalScroll).scroll_end(animate=False)
-
-    def action_close(self) -> None:
-        self.dismiss(None)
 
 
 # --- the app --------------------------------------------------------------------------------------------
 
 
-class DashboardApp(App[None]):
+class DashboardApp(JobActions):
     TITLE = "codex-agent dashboard"
     CSS = """
     #jobs { height: 1fr; scrollbar-size-vertical: 1; }
@@ -316,42 +164,11 @@ class DashboardApp(App[None]):
             self.post_message(Note(exc.one_line(), error=True))
             return
         try:
-            self._watch_with(fleet)
+            watch_fleet(
+                fleet, self._stop, self.post_message, quiet_s=self.quiet_s, full_refresh_s=self.full_refresh_s
+            )
         finally:
             fleet.close()
-
-    def _watch_with(self, fleet: Fleet) -> None:
-        known: dict[str, Job] = {}
-        sessions: frozenset[tuple[str, bool]] = frozenset()
-        last_full = 0.0
-        need_full = True
-        changes = watch_changes(fleet.state_dir, self._stop, quiet_s=self.quiet_s)
-        while not self._stop.is_set():
-            try:
-                if need_full:
-                    snapshot = fleet.snapshot()
-                    known = {row.job.id: row.job for row in snapshot.rows}
-                    sessions = fleet.session_states()
-                    last_full = time.monotonic()
-                    self.post_message(SnapshotReady(snapshot))
-                change = next(changes, None)
-                if self._stop.is_set():
-                    return
-                if change is None:
-                    # Quiet: only tmux can have changed unseen (a session gone). One tmux call to check.
-                    stale = time.monotonic() - last_full >= self.full_refresh_s
-                    need_full = stale or fleet.session_states() != sessions
-                elif change.records or not change.output_of <= known.keys():
-                    need_full = True
-                else:
-                    need_full = change.database and fleet.database_changed()
-                if change is not None and change.output_of and not need_full:
-                    lines = {job_id: fleet.last_line(known[job_id]) for job_id in change.output_of}
-                    self.post_message(OutputMoved(lines))
-            except CodexAgentError as exc:
-                self.post_message(Note(exc.one_line(), error=True))
-                need_full = False
-                self._stop.wait(self.quiet_s)
 
     # --- showing (event loop) ----------------------------------------------------------------------------
 
@@ -384,10 +201,6 @@ class DashboardApp(App[None]):
     def on_note(self, message: Note) -> None:
         self.note(message.text, error=message.error)
 
-    def note(self, text: str, *, error: bool = False) -> None:
-        self.notes.append(text)
-        self.notify(text, severity="error" if error else "information", timeout=4)
-
     def _visible_rows(self) -> list[Row]:
         if self.snapshot is None:
             return []
@@ -396,16 +209,6 @@ class DashboardApp(App[None]):
     def _cells(self, row: Row, now: int) -> tuple[str, ...]:
         prompt_width, last_width = self._flex()
         return row_cells(row, now, prompt_width, last_width)
-
-    def _styled(self, row: Row, cells: tuple[str, ...]) -> list[Text]:
-        styled = [Text(cell, no_wrap=True, overflow="ellipsis") for cell in cells]
-        styled[2].justify = styled[3].justify = "right"
-        if not self.no_color:  # without colour a grey shade would only blur the symbol
-            styled[1].stylize(STATUS_STYLES.get(row.job.status, ""))
-        if row.attention:
-            styled[0].stylize("bold")
-            styled[1].stylize("bold")
-        return styled
 
     def _fill_table(self) -> None:
         if self._width == 0:
@@ -422,7 +225,7 @@ class DashboardApp(App[None]):
         keep = self.selected_id
         table.clear()
         for job_id, cells in wanted:
-            table.add_row(*self._styled(self.rows[job_id], cells), key=job_id)
+            table.add_row(*styled_cells(self.rows[job_id], cells, color=not self.no_color), key=job_id)
         self.shown = wanted
         ids = [job_id for job_id, _ in wanted]
         if keep in ids:
@@ -440,7 +243,7 @@ class DashboardApp(App[None]):
         index = ids.index(row.job.id)
         cells = self._cells(row, now_ms())
         old = self.shown[index][1]
-        styled = self._styled(row, cells)
+        styled = styled_cells(row, cells, color=not self.no_color)
         for column, (before, after, value) in enumerate(zip(old, cells, styled, strict=True)):
             if before != after:
                 self.table.update_cell(row.job.id, COLUMNS[column], value)
@@ -462,14 +265,8 @@ class DashboardApp(App[None]):
                     self._update_row(row)
 
     def _show_status(self) -> None:
-        if self.snapshot is None:
-            text = "reading jobs…"
-        else:
-            claims = claims_text(self.snapshot.claims, max(20, self._width // 3))
-            flag = "  [attention only]" if self.attention_only else ""
-            counts = counts_text(self.snapshot, max(10, self._width - len(claims) - len(flag) - 3))
-            text = f"{counts}{flag} │ {claims}"
-        self.query_one("#status", Static).update(Text(fit(text, max(self._width, 10))))
+        text = status_line(self.snapshot, self._width, attention_only=self.attention_only)
+        self.query_one("#status", Static).update(Text(text))
 
     def _show_detail(self) -> None:
         detail = self.query_one("#detail", Static)
@@ -478,21 +275,7 @@ class DashboardApp(App[None]):
             message = "no job needs attention" if self.attention_only and self.snapshot else "no jobs"
             detail.update(Text(message if self.snapshot else ""))
             return
-        job = row.job
-        width = max(self._width, 20)
-        head = f"{job.id}  {status_text(job.status)}  {job.kind.value}  {human_duration(job.elapsed_ms())}"
-        if job.error:
-            head += f"  {one_line(job.error, width)}"
-        lines = [fit(head, width), one_line(f"prompt: {job.prompt}", width)]
-        output = self.detail_output.get(job.id)
-        if output is None:
-            lines.append("…")
-        else:
-            recent = [line for line in output.rstrip("\n").split("\n") if line.strip()]
-            lines.extend(one_line(line, width) for line in recent[-5:])
-        text = Text("\n".join(lines))
-        text.stylize("bold", 0, len(lines[0]))
-        detail.update(text)
+        detail.update(detail_text(row.job, self.detail_output.get(row.job.id), self._width))
 
     # --- selection ---------------------------------------------------------------------------------------
 
@@ -529,17 +312,10 @@ class DashboardApp(App[None]):
     def _capture(self, job_id: str) -> None:
         try:
             with jobs.opened(self.directory) as project:
-                text = jobs.capture(project, job_id, lines=DETAIL_LINES, ansi=False)
+                text = job_reads.capture(project, job_id, lines=DETAIL_LINES, ansi=False)
         except CodexAgentError as exc:
             text = exc.one_line()
         self.post_message(DetailLoaded(job_id, text))
-
-    def _selected_job(self) -> Job | None:
-        row = self.rows.get(self.selected_id) if self.selected_id else None
-        if row is None:
-            self.note("no job selected", error=True)
-            return None
-        return row.job
 
     # --- actions -----------------------------------------------------------------------------------------
 
@@ -554,85 +330,6 @@ class DashboardApp(App[None]):
         self._fill_table()
         self._show_status()
         self._show_detail()
-
-    def action_refresh(self) -> None:
-        self.run_worker(self._reload, thread=True, group="refresh", exclusive=True, exit_on_error=False)
-
-    def _reload(self) -> None:
-        try:
-            fleet = Fleet(self.directory, limit=self.limit)
-            try:
-                self.post_message(SnapshotReady(fleet.snapshot()))
-            finally:
-                fleet.close()
-        except CodexAgentError as exc:
-            self.post_message(Note(exc.one_line(), error=True))
-
-    def action_message(self) -> None:
-        job = self._selected_job()
-        if job is None:
-            return
-        if job.kind is not JobKind.CODEX or not job.status.is_live:
-            self.note(f"job {job.id} takes no messages: only a live codex TUI job does", error=True)
-            return
-
-        def send(text: str | None) -> None:
-            if text:
-                self._act(f"message sent to {job.id}", lambda project: send_message(project, job.id, text))
-
-        self.push_screen(MessageScreen(job), send)
-
-    def action_answer(self, key: str) -> None:
-        job = self._selected_job()
-        if job is not None:
-            self._act(f"answered {key} to {job.id}", lambda project: answer_prompt(project, job.id, key))
-
-    def action_kill(self) -> None:
-        job = self._selected_job()
-        if job is None:
-            return
-        if job.status.is_terminal:
-            self.note(f"job {job.id} has already ended ({job.status.value})", error=True)
-            return
-
-        def confirmed(yes: bool | None) -> None:
-            if yes:
-                self._act(f"killed {job.id}", lambda project: jobs.kill(project, job.id))
-
-        question = f"Kill job {job.id} ({job.status.value}): {one_line(job.prompt, 40)}?"
-        self.push_screen(ConfirmScreen(question), confirmed)
-
-    def _act(self, done: str, action: Callable[[jobs.Project], object]) -> None:
-        def work() -> None:
-            try:
-                with jobs.opened(self.directory) as project:
-                    action(project)
-            except CodexAgentError as exc:
-                self.post_message(Note(exc.one_line(), error=True))
-                return
-            self.post_message(Note(done))
-
-        self.run_worker(work, thread=True, group="act", exit_on_error=False)
-
-    def action_attach(self) -> None:
-        job = self._selected_job()
-        if job is None:
-            return
-        if job.status.is_terminal:
-            self.note(f"job {job.id} has ended: nothing to attach to", error=True)
-            return
-        argv = self.tmux.attach_argv(job.tmux_session)
-        # Attaching from inside tmux needs TMUX unset; the job's server is a different one anyway.
-        env = {key: value for key, value in os.environ.items() if key not in ("TMUX", "TMUX_PANE")}
-        try:
-            with self.suspend():
-                subprocess.run(argv, env=env, check=False)
-        except SuspendNotSupported:
-            self.note(
-                f"cannot hand over this terminal; attach with: {self.tmux.attach_command(job.tmux_session)}"
-            )
-            return
-        self.action_refresh()
 
 
 def run_dashboard(directory: Path | None, *, limit: int | None, attention_only: bool) -> None:

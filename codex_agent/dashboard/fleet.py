@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codex_agent import claims, jobs, safefs
+from codex_agent import claims, job_reads, jobs, output_log
 from codex_agent.agents.launch import STAMP_FILE
 from codex_agent.display import SYMBOLS, human_duration, one_line, tokens_text
 from codex_agent.errors import AgentError
 from codex_agent.models import Job, JobStatus, now_ms
-from codex_agent.store import DB_NAME
+from codex_agent.state_db import DB_NAME
 from codex_agent.tmux import Tmux
 
 # Jobs someone should look at, in the order they are listed.
@@ -43,7 +43,7 @@ RECORD_FILES = frozenset({STAMP_FILE})
 # The database's files also change when a reader opens it; only a new data_version means a commit.
 DATABASE_FILES = frozenset({DB_NAME, f"{DB_NAME}-wal"})
 # A change here only moves that job's last line of output.
-OUTPUT_FILE = jobs.OUTPUT_LOG
+OUTPUT_FILE = output_log.OUTPUT_LOG
 WATCH_DEBOUNCE_MS = 400
 WATCH_STEP_MS = 100
 
@@ -123,11 +123,8 @@ def last_output_line(job_dir: Path, job: Job, limit: int = 300) -> str:
     if job.kind.is_codex:
         text = job.attrs.get("attention") or job.attrs.get("doing") or (summary.splitlines() or [""])[-1]
         return one_line(str(text), limit)
-    data = safefs.read_quietly(job_dir / jobs.OUTPUT_LOG, limit=TAIL_BYTES, tail=True) or b""
-    tail = jobs.strip_ansi(data).decode("utf-8", errors="replace")
-    for line in reversed(tail.splitlines()):
-        if line.strip():
-            return one_line(line.strip(), limit)
+    for line in output_log.last_lines(job_dir, 1, first_read=TAIL_BYTES):
+        return one_line(line, limit)
     return one_line(summary.splitlines()[-1], limit) if summary else ""
 
 
@@ -165,7 +162,7 @@ class Fleet:
     def snapshot(self) -> Snapshot:
         self._reopen_if_created()
         self._data_version = self.project.store.data_version()
-        found = jobs.list_jobs(self.project, limit=self.limit)
+        found = job_reads.list_jobs(self.project, limit=self.limit)
         rows = [Row(job, last_output_line(self.project.job_dir(job), job)) for job in found]
         return Snapshot(sort_rows(rows), live_claims(self.project), now_ms(), str(self.project.root))
 
@@ -186,7 +183,7 @@ def send_message(project: jobs.Project, job_id: str, text: str) -> Job:
 
     delivery = live.send_message(project, job_id, text)
     project.store.add_event(delivery.job_id, "message", {"chars": len(text), "via": "dashboard"})
-    return jobs.get_job(project, delivery.job_id)
+    return job_reads.get_job(project, delivery.job_id)
 
 
 def answer_prompt(project: jobs.Project, job_id: str, key: str) -> Job:

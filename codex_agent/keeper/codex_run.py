@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
-import signal
 import uuid
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from codex_agent import protocol
 from codex_agent.agents import codex
-from codex_agent.agents.launch import socket_path
+from codex_agent.agents.launch import PROMPT_FILE, socket_path
 from codex_agent.appclient import AppClient, Incoming, ProtocolError
+from codex_agent.keeper.children import die_with_parent, exit_ending, wait_for_path
+from codex_agent.keeper.codex_requests import serve_control
 from codex_agent.keeper.control import MAX_REQUEST_BYTES, control_path
 from codex_agent.keeper.record import Ending, Recorder
 from codex_agent.keeper.tracker import Tracker, TurnRecord
@@ -32,14 +33,6 @@ APP_SERVER_LOG = "app-server.log"
 SERVER_START_TIMEOUT_S = 30.0
 SEND_RECEIPT_TIMEOUT_S = 30.0
 INTERRUPT_GRACE_S = 5.0
-
-
-def _die_with_parent() -> None:
-    """Run in each child before exec: it gets SIGTERM when the keeper dies, however it dies."""
-    import ctypes
-
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 class CodexKeeper:
@@ -69,7 +62,7 @@ class CodexKeeper:
         control_socket = control_path(self.job_dir)
         control_socket.unlink(missing_ok=True)
         control = await asyncio.start_unix_server(
-            self._serve_control, path=str(control_socket), limit=MAX_REQUEST_BYTES
+            partial(serve_control, self), path=str(control_socket), limit=MAX_REQUEST_BYTES
         )
         try:
             await self._start()
@@ -107,7 +100,7 @@ class CodexKeeper:
             self.server = await asyncio.create_subprocess_exec(
                 *codex.app_server_argv(self.spec["codex"], self.job_dir),
                 cwd=self.cwd, env=self.env, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )  # fmt: skip
         finally:
             os.close(log)
@@ -138,7 +131,7 @@ class CodexKeeper:
                         f"codex app-server did not listen within {SERVER_START_TIMEOUT_S:.0f}s"
                     ) from None
             # The server creates its socket shortly after it starts: wait for the file, not a fixed time.
-            await _wait_for_path(socket_path, deadline - loop.time(), self.server)
+            await wait_for_path(socket_path, deadline - loop.time(), self.server)
 
     async def _open_thread(self) -> str:
         assert self.client is not None
@@ -162,12 +155,12 @@ class CodexKeeper:
     def _prompt(self) -> str | None:
         if self.spec.get("prompt_via") != "protocol":
             return None
-        return (self.job_dir / "prompt.txt").read_bytes().decode("utf-8", errors="surrogateescape")
+        return (self.job_dir / PROMPT_FILE).read_bytes().decode("utf-8", errors="surrogateescape")
 
     async def _start_tui(self, thread_id: str) -> None:
         argv = codex.tui_argv(self.spec["codex"], self.job_dir, thread_id)
         self.tui = await asyncio.create_subprocess_exec(
-            *argv, cwd=self.cwd, env=self.env, preexec_fn=_die_with_parent
+            *argv, cwd=self.cwd, env=self.env, preexec_fn=die_with_parent
         )
 
     # --- turns ----------------------------------------------------------------------------------------------
@@ -320,18 +313,18 @@ class CodexKeeper:
         code = self.server.returncode
         if code is None:
             return Ending(JobStatus.FAILED, 1, "the connection to codex's app-server closed")
-        return _exited(code, f"codex's app-server exited (code {code}){self._server_log_tail()}")
+        return exit_ending(code, f"codex's app-server exited (code {code}){self._server_log_tail()}")
 
     async def _watch_server(self) -> None:
         assert self.server is not None
         code = await self.server.wait()
-        self.end(_exited(code, f"codex's app-server exited (code {code}){self._server_log_tail()}"))
+        self.end(exit_ending(code, f"codex's app-server exited (code {code}){self._server_log_tail()}"))
 
     async def _watch_tui(self) -> None:
         assert self.tui is not None and self.tracker is not None
         code = await self.tui.wait()
         turn = self.tracker.turn
-        self.end(_exited(code, f"the codex TUI exited with code {code}"))
+        self.end(exit_ending(code, f"the codex TUI exited with code {code}"))
         if turn is not None and turn.status == "inProgress":
             await self.interrupt()
 
@@ -356,92 +349,3 @@ class CodexKeeper:
         except OSError:
             return ""
         return f": {tail[-1][:200]}" if tail else ""
-
-    # --- requests from codex-agent commands -----------------------------------------------------------------
-
-    async def _serve_control(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            line = await reader.readline()
-            request = json.loads(line)
-            reply = await self._handle(request if isinstance(request, dict) else {})
-        except Exception as exc:  # one bad request must never end the keeper
-            reply = {"ok": False, "error": str(exc) or type(exc).__name__}
-        with contextlib.suppress(OSError):
-            writer.write(json.dumps(reply).encode() + b"\n")
-            await writer.drain()
-            writer.close()
-
-    async def _handle(self, request: dict[str, Any]) -> dict[str, Any]:
-        op = request.get("op")
-        up = asyncio.ensure_future(self.ready.wait())
-        await asyncio.wait([up, asyncio.ensure_future(self.done.wait())], return_when=asyncio.FIRST_COMPLETED)
-        if not self.ready.is_set():
-            up.cancel()
-            return {
-                "ok": False,
-                "error": "the job ended before codex was up",
-                "hint": "see `codex-agent status`",
-            }
-        try:
-            if op == "send":
-                text = str(request.get("text") or "")
-                return {"ok": True, **await self.send(text, str(request.get("client_id") or uuid.uuid4()))}
-            if op == "answer":
-                return {
-                    "ok": True,
-                    **await self.answer(str(request.get("decision")), request.get("request_id")),
-                }
-            if op == "interrupt":
-                return {"ok": True, "interrupted": await self.interrupt()}
-            if op == "kill":
-                await self.interrupt()
-                self.end(Ending(JobStatus.KILLED, None, "killed by request"))
-                return {"ok": True}
-        except TimeoutError:
-            return {
-                "ok": False,
-                "error": "codex did not confirm in time",
-                "hint": "look at `codex-agent capture`",
-            }
-        except (LookupError, ValueError, ProtocolError) as exc:
-            return {"ok": False, "error": str(exc)}
-        return {"ok": False, "error": f"unknown request {op!r}"}
-
-
-def _exited(code: int, otherwise: str) -> Ending:
-    """How a child's exit ends the job: 0 completed; a signal as the shell reports it (128+N)."""
-    if code == 0:
-        return Ending(JobStatus.COMPLETED, 0, None)
-    if code < 0:
-        with contextlib.suppress(ValueError):
-            return Ending(JobStatus.FAILED, 128 - code, f"killed by signal {signal.Signals(-code).name}")
-        return Ending(JobStatus.FAILED, 128 - code, otherwise)
-    return Ending(JobStatus.FAILED, code, otherwise)
-
-
-async def _wait_for_path(path: Path, timeout_s: float, server: asyncio.subprocess.Process | None) -> None:
-    """Until `path` exists (an inotify watch on its folder), the server exits, or the time is up."""
-    from watchfiles import awatch
-
-    if path.exists() or timeout_s <= 0:
-        await asyncio.sleep(0.02)  # the socket exists but did not take the connection yet
-        return
-    stop = asyncio.Event()
-
-    async def server_exit() -> None:
-        if server is not None:
-            await server.wait()
-            stop.set()
-
-    async def appeared() -> None:
-        async for _changes in awatch(path.parent, stop_event=stop, debounce=10, step=5):
-            if path.exists():
-                return
-
-    watcher = asyncio.create_task(server_exit())
-    try:
-        await asyncio.wait_for(appeared(), timeout_s)
-    except asyncio.TimeoutError:
-        return
-    finally:
-        watcher.cancel()

@@ -21,7 +21,7 @@ from typing import Any
 
 from codex_agent import __version__
 from codex_agent.errors import CodexAgentError, RemoteError, UsageError
-from codex_agent.remote import machines, ssh
+from codex_agent.remote import machines, ssh, ssh_errors, ssh_options
 from codex_agent.remote.machines import Machine
 from codex_agent.remote.protocol import (
     PROTOCOL,
@@ -93,19 +93,19 @@ def call(
         target,
         REMOTE_CALL_COMMAND,
         stdin=request,
-        timeout_s=ssh.default_timeout() if timeout_s == -1.0 else timeout_s,
+        timeout_s=ssh_options.default_timeout() if timeout_s == -1.0 else timeout_s,
         stdout_sink=None if capture else _write_stdout,
         stderr_sink=captured.append if capture else _write_stderr,
         start_marker=START_MARKER,
         trailer_marker=TRAILER_MARKER,
     )
     if outcome.trailer is None:
-        raise ssh.failure(target, outcome.returncode, outcome.stderr)
+        raise ssh_errors.failure(target, outcome.returncode, outcome.stderr)
     try:
         trailer = json.loads(outcome.trailer)
         code = int(trailer["exit"])
     except (ValueError, KeyError, TypeError):
-        raise ssh.failure(target, outcome.returncode, outcome.stderr) from None
+        raise ssh_errors.failure(target, outcome.returncode, outcome.stderr) from None
     version = trailer.get("version")
     if not capture and version != __version__ and target.name not in _warned:
         _warned.add(target.name)
@@ -189,7 +189,7 @@ def pick_machine() -> tuple[Machine, list[Answer]]:
             "--machine auto: no machines are registered", "add one with `codex-agent machine add`"
         )
     argv = ["jobs", "--json", "--all", *(arg for status in LIVE_STATUSES for arg in ("--status", status))]
-    answers = call_many(known, argv, timeout_s=min(ssh.default_timeout(), 30.0))
+    answers = call_many(known, argv, timeout_s=min(ssh_options.default_timeout(), 30.0))
     counted = [(count, answer) for answer in answers if (count := live_job_count(answer)) is not None]
     if not counted:
         reasons = "; ".join(

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from codex_agent.errors import NotFoundError, StateError, UsageError
-from codex_agent.store import write_private_file
+from codex_agent.safefs import write_private_file
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from codex_agent import git, jobs
+from codex_agent import git, job_reads, jobs
 from codex_agent.errors import ConflictError, UsageError
 
 GIT_TIMEOUT_S = 300
@@ -61,7 +61,7 @@ def receive_project(project: jobs.Project, workdir: Path, name: str, commit: str
     if _git(dest, "status", "--porcelain", what="check the project").strip():
         busy = [
             job.id
-            for job in jobs.list_jobs(project, limit=None)
+            for job in job_reads.list_jobs(project, limit=None)
             if job.status.is_live and _inside(job.cwd, dest)
         ]
         if busy:
@@ -122,7 +122,7 @@ def export_job(project: jobs.Project, job_id: str) -> bytes:
     The bundle's one ref is EXPORT_REF_PREFIX + the job id. Nothing in the job's checkout changes (the
     snapshot is made with a temporary index).
     """
-    job = jobs.get_job(project, job_id)
+    job = job_reads.get_job(project, job_id)
     cwd = Path(job.cwd)
     if not git.is_repo(cwd):
         raise ConflictError(f"job {job.id} did not run in a git repository ({cwd})", "nothing to pull")

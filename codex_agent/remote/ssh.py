@@ -13,10 +13,7 @@ ServerAliveInterval x ServerAliveCountMax) and every ssh process here also has i
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import os
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -24,118 +21,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from codex_agent.errors import MissingDependencyError, RemoteError
+from codex_agent.errors import MissingDependencyError
 from codex_agent.remote.machines import Machine
+from codex_agent.remote.ssh_errors import RemoteTimeoutError, failure
+from codex_agent.remote.ssh_options import (
+    CONNECT_TIMEOUT_S,
+    TIMEOUT_ENV,
+    base_argv,
+    command_argv,
+    control_path,
+)
 
-CONTROL_DIR_ENV = "CODEX_AGENT_SSH_CONTROL_DIR"
-TIMEOUT_ENV = "CODEX_AGENT_SSH_TIMEOUT"
-CONNECT_TIMEOUT_S = 10
-DEFAULT_TIMEOUT_S = 120.0
-CONTROL_PERSIST = "10m"
-SERVER_ALIVE_INTERVAL_S = 5
-SERVER_ALIVE_COUNT = 3
-# sun_path holds 108 bytes; ssh appends 17 characters to the path while it sets a master up.
-_MAX_CONTROL_DIR = 108 - 1 - 16 - 17 - 1
 SSH_INSTALL_HINT = "install the OpenSSH client (apt-get install openssh-client)"
-
-
-class RemoteUnreachableError(RemoteError):
-    """The host did not accept a connection: refused, reset, timed out, no route, unknown name."""
-
-    code = "remote_unreachable"
-
-
-class RemoteAuthError(RemoteError):
-    """The host refused our key (or user)."""
-
-    code = "remote_unauthorized"
-
-
-class RemoteHostKeyError(RemoteError):
-    """The host's key is not known, or has changed."""
-
-    code = "remote_host_key"
-
-
-class RemoteNotReadyError(RemoteError):
-    """codex-agent (or python3) is missing or outdated on the host."""
-
-    code = "remote_not_ready"
-
-
-class RemoteConnectionLostError(RemoteError):
-    """The connection broke during a call (the host's jobs keep running)."""
-
-    code = "remote_connection_lost"
-
-
-class RemoteTimeoutError(RemoteError):
-    """A call got no complete answer before its deadline."""
-
-    code = "remote_timeout"
-
-
-def default_timeout() -> float:
-    with contextlib.suppress(ValueError):
-        return float(os.environ.get(TIMEOUT_ENV) or DEFAULT_TIMEOUT_S)
-    return DEFAULT_TIMEOUT_S
-
-
-def _private_dir(path: Path) -> Path:
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    info = path.stat()
-    if info.st_uid != os.geteuid():
-        raise RemoteError(f"{path} belongs to another user", f"set {CONTROL_DIR_ENV} to a private directory")
-    if info.st_mode & 0o777 != 0o700:
-        path.chmod(0o700)
-    return path
-
-
-def control_dir() -> Path:
-    """Where master sockets live: private (0700) and short enough for a Unix socket path."""
-    override = os.environ.get(CONTROL_DIR_ENV)
-    if override:
-        return _private_dir(Path(override).expanduser())
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    candidates = [Path(runtime) / "codex-agent" / "ssh"] if runtime and Path(runtime).is_dir() else []
-    candidates.append(Path.home() / ".cache" / "codex-agent" / "ssh")
-    candidates.append(Path(tempfile.gettempdir()) / f"codex-agent-ssh-{os.geteuid()}")
-    for candidate in candidates:
-        if len(str(candidate)) <= _MAX_CONTROL_DIR:
-            return _private_dir(candidate)
-    raise RemoteError("no short private directory for ssh control sockets", f"set {CONTROL_DIR_ENV}")
-
-
-def control_path(machine: Machine) -> Path:
-    key = "\0".join([machine.host, str(machine.port or ""), machine.identity or "", machine.ssh_config or ""])
-    return control_dir() / hashlib.sha256(key.encode()).hexdigest()[:16]
-
-
-def base_argv(machine: Machine) -> list[str]:
-    """`ssh` with our options, up to and including the destination."""
-    argv = ["ssh"]
-    if machine.ssh_config:
-        argv += ["-F", machine.ssh_config]
-    argv += [
-        "-o", "BatchMode=yes",
-        "-o", f"ConnectTimeout={CONNECT_TIMEOUT_S}",
-        "-o", "ControlMaster=auto",
-        "-o", f"ControlPath={control_path(machine)}",
-        "-o", f"ControlPersist={CONTROL_PERSIST}",
-        "-o", f"ServerAliveInterval={SERVER_ALIVE_INTERVAL_S}",
-        "-o", f"ServerAliveCountMax={SERVER_ALIVE_COUNT}",
-        "-T",
-    ]  # fmt: skip
-    if machine.port:
-        argv += ["-p", str(machine.port)]
-    if machine.identity:
-        argv += ["-i", machine.identity, "-o", "IdentitiesOnly=yes"]
-    return [*argv, machine.host]
-
-
-def command_argv(machine: Machine, remote_command: str) -> list[str]:
-    # "--": ssh reads options after the destination too.
-    return [*base_argv(machine), "--", remote_command]
 
 
 # Lines the ssh client itself prints when a session breaks: kept for the diagnosis, never relayed as the
@@ -354,99 +251,3 @@ def close_master(machine: Machine) -> bool:
     if not control_path(machine).exists():
         return False
     return control(machine, "exit").returncode == 0
-
-
-# --- what went wrong -------------------------------------------------------------------------------------
-
-_UNREACHABLE = (
-    "Connection refused",
-    "Connection timed out",
-    "timed out during banner exchange",
-    "No route to host",
-    "Network is unreachable",
-    "Could not resolve hostname",
-    "Name or service not known",
-    "Temporary failure in name resolution",
-    "Connection reset",
-    "kex_exchange_identification",
-    "Connection closed by remote host",
-)
-_LOST = (
-    "Timeout, server",
-    "read from master failed",
-    "Broken pipe",
-    "client_loop: send disconnect",
-    "Connection closed by",
-    "packet_write_wait",
-)
-
-
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else ""
-
-
-def failure(machine: Machine, returncode: int, stderr: str) -> RemoteError:
-    """The error for a call that ended without an answer from codex-agent on the host."""
-    name = machine.name
-    check = f"`codex-agent machine check {name}`"
-    where = machine.host + (f" port {machine.port}" if machine.port else "")
-    if returncode == 255 or "ssh:" in stderr:
-        if "REMOTE HOST IDENTIFICATION HAS CHANGED" in stderr:
-            return RemoteHostKeyError(
-                f"{name}: the host key of {where} has CHANGED since it was recorded in known_hosts",
-                "make sure the host is the one you expect, then `ssh-keygen -R HOST` and connect once "
-                "with `ssh` to record the new key",
-            )
-        if "Host key verification failed" in stderr or "host key is known" in stderr:
-            return RemoteHostKeyError(
-                f"{name}: the host key of {where} is not in known_hosts (batch mode cannot ask)",
-                f"check the host, then `codex-agent machine add {name} --host {machine.host} --replace "
-                "--accept-new-host-key` (with its other options), or connect once with `ssh` to accept it",
-            )
-        if "Permission denied" in stderr:
-            return RemoteAuthError(
-                f"{name}: unauthorized: {where} rejected the key or the user",
-                f"add your public key to the host's authorized_keys (ssh-copy-id), or set the key with "
-                f"`codex-agent machine add {name} --identity FILE --replace`",
-            )
-        if "too long for Unix domain socket" in stderr:
-            return RemoteError(
-                f"{name}: the ssh control socket path is too long", f"set {CONTROL_DIR_ENV} to a short path"
-            )
-        if "Could not resolve hostname" in stderr:
-            return RemoteUnreachableError(
-                f"{name}: cannot connect: {_last_line(stderr)}",
-                "check the host name, or the Host alias in your ssh config "
-                f"(`codex-agent machine add {name} --host ... --replace`)",
-            )
-        for marker in _UNREACHABLE:
-            if marker in stderr:
-                detail = _last_line(stderr)
-                if "Connection reset" in stderr or "kex_exchange_identification" in stderr:
-                    detail = "connection reset by peer"
-                return RemoteUnreachableError(
-                    f"{name}: cannot connect to {where}: {detail}",
-                    f"is the host up and its sshd running? Check with {check}",
-                )
-        for marker in _LOST:
-            if marker in stderr:
-                return RemoteConnectionLostError(
-                    f"{name}: the connection to {where} was lost: {_last_line(stderr)}",
-                    "jobs on the host keep running; run the command again",
-                )
-        if returncode == 255:
-            return RemoteError(
-                f"{name}: ssh to {where} failed: {_last_line(stderr) or 'exit status 255'}",
-                f"run {check}",
-            )
-    if returncode == 127 or "No such file or directory" in stderr or "not found" in stderr:
-        return RemoteNotReadyError(
-            f"{name}: codex-agent is not installed on {where}",
-            f"install it with `codex-agent machine up {name}`",
-        )
-    return RemoteError(
-        f"{name}: the remote codex-agent ended without an answer (exit {returncode}): "
-        f"{_last_line(stderr) or 'no message'}",
-        f"reinstall it with `codex-agent machine up {name}`, then run {check}",
-    )

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from codex_agent import jobs, live
+from codex_agent import job_reads, jobs, live
 from codex_agent.errors import UsageError
 from codex_agent.models import ID_LENGTH
 from codex_agent.store import validate_id_prefix
@@ -172,7 +172,7 @@ def test_hostile_messages_arrive_byte_exact(cli: CLI, project: Path, canary: Pat
 
         def replied() -> bool:
             with jobs.opened(project) as opened:
-                return f"sha256={digest}]" in (jobs.get_job(opened, job_id).summary or "")
+                return f"sha256={digest}]" in (job_reads.get_job(opened, job_id).summary or "")
 
         wait_for(replied, timeout=30, what=f"the reply to {message!r}")
         tally.add("messages")

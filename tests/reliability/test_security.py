@@ -128,7 +128,7 @@ ALLOWED_SHELL = {
     "like `exec --cmd`; the job's facts reach it only as environment variables",
     # Argument lists held in a variable (the checker cannot see through the name): each is built as a list.
     ("agents/streams.py", "relay"): "the command's argument list from the launch spec",
-    ("dashboard/app.py", "action_attach"): "Tmux.attach_argv(): [tmux, (-L socket), attach, -t, session]",
+    ("dashboard/actions.py", "action_attach"): "Tmux.attach_argv(): [tmux, (-L socket), attach, -t, session]",
     ("remote/host_agent.py", "_version_of"): "a fixed [program, --version] list",
     (
         "remote/host_agent.py",
