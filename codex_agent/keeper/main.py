@@ -22,6 +22,7 @@ from codex_agent.agents.launch import ENV_FIFO, LAUNCH_SPEC, PANE_VARIABLES, rea
 from codex_agent.errors import CodexAgentError
 from codex_agent.keeper.record import Ending, Recorder
 from codex_agent.models import Job, JobKind, JobStatus
+from codex_agent.safefs import state_dir_of
 from codex_agent.store import Store
 
 KEEPER_LOG = "keeper.log"
@@ -51,7 +52,7 @@ def _environment(job_dir: Path, spec: dict[str, Any]) -> dict[str, str]:
 
 
 def run(job_dir: Path) -> int:
-    store = Store.open(job_dir.parent.parent, create=False)
+    store = Store.open(state_dir_of(job_dir), create=False)
     recorder = Recorder(store, job_dir.name, patient=True)
     try:
         spec = json.loads((job_dir / LAUNCH_SPEC).read_text())
