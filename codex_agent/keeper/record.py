@@ -72,25 +72,25 @@ class Recorder:
         )  # fmt: skip
 
     def update(self, change: Callable[[Job], None]) -> Job:
-        """Apply `change` to the freshest record and save it; again if another process saved meanwhile
-        (a command that records a message it sent, say). Bounded: the keeper is the only writer of state."""
-        for _ in range(50):
-            job = self.store.get_job(self.job_id)
-            before = job.updated_at
-            change(job)
-            if self._save(job, before):
-                self._stamp()
-                return job
-        raise StateError(f"job {self.job_id}: the record kept changing under its keeper", "try again")
+        """Apply `change` to the freshest record and save it (Store.update_job: again if another process
+        saved meanwhile, a command that records a message it sent, say); then wake the waiters."""
 
-    def _save(self, job: Job, before: int) -> bool:
-        """Save; on a full disk, try again as space comes back (for a while): the keeper is the only one who
-        will ever write this job's state, so giving up would lose it."""
+        def apply(job: Job) -> bool:
+            change(job)
+            return True
+
+        job = self._patiently(lambda: self.store.update_job(self.job_id, apply))
+        self._stamp()
+        return job
+
+    def _patiently(self, write: Callable[[], Job]) -> Job:
+        """On a full disk, try again as space comes back (for a while): the keeper is the only one who will
+        ever write this job's state, so giving up would lose it."""
         pause = DISK_FULL_FIRST_PAUSE_S
         waited = 0.0
         while True:
             try:
-                return self.store.save_job(job, expected_updated_at=before)
+                return write()
             except DiskFullError:
                 if not self.patient or waited >= DISK_FULL_PATIENCE_S:
                     raise
