@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from codex_agent import output_log, procs, safefs
 from codex_agent.agents.launch import ENV_FIFO
-from codex_agent.errors import DiskFullError, UsageError
+from codex_agent.errors import CodexAgentError, DiskFullError, UsageError
 from codex_agent.models import Job, JobStatus, now_ms
 from codex_agent.output_log import OUTPUT_LOG, strip_ansi
 from codex_agent.tmux import PaneState
@@ -61,8 +61,17 @@ def reconcile(project: Project, jobs: Sequence[Job]) -> None:
             project.store.add_event(
                 job.id, "ended", {"status": status.value, "exit_code": None, "error": error}
             )
+            _log_end(project, job)
         else:
             _copy_into(job, project.store.get_job(job.id))  # someone else got there first: theirs stands
+
+
+def _log_end(project: Project, job: Job) -> None:
+    """The Complete entry the gone keeper could not write: whoever records an end writes it (once)."""
+    from codex_agent import agentslog
+
+    with contextlib.suppress(CodexAgentError, OSError):  # the status stands; the log is best-effort
+        agentslog.record_completion(project.store, project.root, job)
 
 
 HANDOVER_SETTLE_S = 2.0  # how long a keeper that has its environment may take to record the job running

@@ -39,6 +39,13 @@ class PaneState:
     state_dir: str  # the state directory that created the session ("" when not made by codex-agent)
 
 
+def _exit_status(status: str, dead_signal: str) -> int | None:
+    """The pane process's exit status as a shell gives it: 128 + N for a death by signal N."""
+    if dead_signal.isdigit():
+        return 128 + int(dead_signal)
+    return int(status) if status.lstrip("-").isdigit() else None
+
+
 def _escape_arg(arg: str) -> str:
     # On the command line tmux splits commands at an argument that ends in ';'. "\;" keeps it literal.
     return arg[:-1] + "\\;" if arg.endswith(";") else arg
@@ -149,6 +156,7 @@ class Tmux:
                 "#{session_name}",
                 "#{pane_dead}",
                 "#{pane_dead_status}",
+                "#{pane_dead_signal}",  # set instead of the status when a signal ended the pane's process
                 "#{pane_pid}",
                 "#{window_activity}",
                 f"#{{{STATE_OPTION}}}",
@@ -162,13 +170,13 @@ class Tmux:
         panes: dict[str, PaneState] = {}
         for line in result.stdout.decode(errors="replace").split("\n"):
             fields = line.split(_FIELD_SEP)
-            if len(fields) != 6 or not fields[0].startswith(SESSION_PREFIX) or fields[0] in panes:
+            if len(fields) != 7 or not fields[0].startswith(SESSION_PREFIX) or fields[0] in panes:
                 continue
-            name, dead, status, pid, activity, state_dir = fields
+            name, dead, status, dead_signal, pid, activity, state_dir = fields
             panes[name] = PaneState(
                 session=name,
                 dead=dead == "1",
-                dead_status=int(status) if status.lstrip("-").isdigit() else None,
+                dead_status=_exit_status(status, dead_signal),
                 pid=int(pid) if pid.isdigit() else None,
                 activity_s=int(activity) if activity.isdigit() else None,
                 state_dir=_decode_state(state_dir),

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from codex_agent import procs
+from codex_agent import agentslog, procs
 from tests.helpers import CLI, REPO_ROOT, wait_for
 from tests.reliability.support import (
     Tally,
@@ -284,6 +284,20 @@ def test_tmux_server_killed_makes_every_job_lost(cli: CLI, project: Path, tmux_s
     assert {job["id"]: job["status"] for job in listing} == {tui["id"]: "lost", command: "lost"}
     # Recorded by the keeper as its session went (SIGHUP), or by this read when the keeper could not.
     assert all("session" in job["error"] for job in listing), listing
+
+
+def test_a_keeper_sigkilled_is_lost_and_its_end_is_in_agents_log(
+    cli: CLI, project: Path, tmux_socket: str
+) -> None:
+    job_id = cli.ok("exec", "start", "--cmd", "sleep 300").out.strip()
+    cli.wait_status(job_id, ["running"])
+    os.kill(pane_pid(panes(tmux_socket)[f"codex-agent-{job_id}"]), signal.SIGKILL)
+    job = cli.wait_status(job_id, ["lost"])
+    assert job["error"] == "its keeper ended without recording an end (killed by SIGKILL)", job
+    for _ in range(2):  # written by the read that recorded the end, and only once
+        cli.ok("jobs", "--all")
+    ended = [e for e in agentslog.parse((project / "agents.log").read_text()) if e.kind == "complete"]
+    assert [entry.job_id for entry in ended] == [job_id]
 
 
 @pytest.mark.parametrize("kind", ["codex", "command"])
