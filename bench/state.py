@@ -136,6 +136,9 @@ class BenchEnv:
         self.socket = f"ca-bench-{secrets.token_hex(5)}"
         keep = ("PATH", "LANG", "LC_ALL", "TZ")
         self.env = {key: os.environ[key] for key in keep if key in os.environ}
+        # The codex double's app-server mode needs websockets: the interpreter running the bench (a venv
+        # with codex-agent installed) comes first on PATH, so the double's `python3` has it.
+        self.env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), self.env.get("PATH", "")])
         self.env.update(
             HOME=str(home),
             CODEX_HOME=str(home / ".codex"),

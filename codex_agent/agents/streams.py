@@ -1,6 +1,6 @@
 """Keeping a plain command's stdout and stderr apart.
 
-A command job's launcher runs the command with its stdout and stderr on two pipes and stays as a relay:
+A command job's keeper runs the command with its stdout and stderr on two pipes and stays as a relay:
 every chunk is echoed to the pane (so `capture`, `output` and `attach` see what they always saw) and every
 line is appended to `stdout.jsonl` or `stderr.jsonl` as `{"stream", "time", "text"}`. Standard input stays
 the pane's terminal, so keys sent to the job still reach the command.
@@ -18,7 +18,7 @@ import signal
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from codex_agent import safefs
 from codex_agent.models import iso, now_ms
@@ -69,12 +69,21 @@ class _Recorder:
             os.write(self.fd, ("\n".join(records) + "\n").encode())
 
 
+class OutputWatch(Protocol):
+    def __call__(self, data: bytes) -> None:
+        """Sees every chunk, and an empty one when `next_check_in` comes due while the command is quiet."""
+
+    def next_check_in(self) -> float | None:
+        """Seconds until quiet output could mean something new; None: nothing until more output."""
+
+
 def relay(
-    job_dir: Path, command: list[str], env: dict[str, str], on_output: Callable[[bytes], None] | None = None
+    job_dir: Path, command: list[str], env: dict[str, str], on_output: OutputWatch | None = None
 ) -> int:
     """Run `command`, relay and record its two output streams; return its exit status (128+N for signal N).
 
-    `on_output` sees every chunk, and an empty one at least once a second while the command is quiet."""
+    Nothing ticks: the relay sleeps in one select on the two pipes and the command's pidfd, woken by
+    output, by the command's exit, or when `on_output` asked to look again."""
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     try:
@@ -95,12 +104,15 @@ def relay(
         out_r: _Recorder("stdout", stream_file(job_dir, "stdout"), 1),
         err_r: _Recorder("stderr", stream_file(job_dir, "stderr"), 2),
     }
+    exit_fd = _pidfd(proc.pid)
     while recorders:
         exited = proc.poll() is not None
+        watched = [*recorders, exit_fd] if exit_fd is not None and not exited else list(recorders)
         try:
-            ready, _, _ = select.select(list(recorders), [], [], 0 if exited else 1.0)
+            ready, _, _ = select.select(watched, [], [], 0 if exited else _timeout(on_output, exit_fd))
         except InterruptedError:
             continue
+        ready = [fd for fd in ready if fd != exit_fd]  # the exit is read by `poll` on the next round
         if on_output is not None and not ready:
             on_output(b"")
         if exited and not ready:
@@ -119,7 +131,27 @@ def relay(
                 recorders.pop(fd).close()
                 os.close(fd)
     code = proc.wait()
+    if exit_fd is not None:
+        os.close(exit_fd)
     return 128 - code if code < 0 else code  # killed by a signal: the shell's convention
+
+
+def _pidfd(pid: int) -> int | None:
+    """A descriptor that becomes readable when `pid` exits (Linux 5.3+); None where there is none."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
+
+EXIT_POLL_S = 1.0  # without a pidfd, how often the relay looks whether the command has exited
+
+
+def _timeout(watch: OutputWatch | None, exit_fd: int | None) -> float | None:
+    due = watch.next_check_in() if watch is not None else None
+    if exit_fd is None:
+        due = EXIT_POLL_S if due is None else min(due, EXIT_POLL_S)
+    return due
 
 
 # --- reading -------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ TAIL_BYTES = 4096
 QUESTION_TAIL_ROWS = 3
 ATTENTION_MAX_CHARS = 500
 BASIS = "output"
+CHECK_MARGIN_S = 0.01  # look just after a threshold, never just before it
 
 _ESCAPES = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 _PROMPT = re.compile(
@@ -36,7 +37,7 @@ def find_question(text: str) -> str | None:
 
 
 class CommandWatch:
-    """Fed every chunk the command writes (and an empty one at each quiet tick of the relay)."""
+    """Fed every chunk the command writes, and an empty one when a quiet threshold it named comes due."""
 
     def __init__(self, recorder: Recorder, stall_after_s: float) -> None:
         self.recorder = recorder
@@ -60,6 +61,12 @@ class CommandWatch:
             self._set(JobStatus.STALLED, f"no output for {int(quiet)}s")
         else:
             self._set(JobStatus.RUNNING, None)
+
+    def next_check_in(self) -> float | None:
+        """Seconds until the quiet output crosses a threshold not yet looked at (question, then stall)."""
+        quiet = time.monotonic() - self.last_output
+        ahead = [limit - quiet for limit in (QUIET_BEFORE_QUESTION_S, self.stall_after_s) if limit > quiet]
+        return min(ahead) + CHECK_MARGIN_S if ahead else None
 
     def _set(self, status: JobStatus, attention: str | None) -> None:
         if (status, attention is None) == (self.state[0], self.state[1] is None):

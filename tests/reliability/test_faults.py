@@ -293,7 +293,12 @@ def test_a_keeper_sigkilled_is_lost_and_its_end_is_in_agents_log(
     cli.wait_status(job_id, ["running"])
     os.kill(pane_pid(panes(tmux_socket)[f"codex-agent-{job_id}"]), signal.SIGKILL)
     job = cli.wait_status(job_id, ["lost"])
-    assert job["error"] == "its keeper ended without recording an end (killed by SIGKILL)", job
+    # tmux may show the pane dead (its terminal closed) before it has collected the exit status: then the
+    # read that records the end says so rather than guess.
+    assert job["error"] in (
+        "its keeper ended without recording an end (killed by SIGKILL)",
+        "its keeper ended without recording an end (unknown exit status)",
+    ), job
     for _ in range(2):  # written by the read that recorded the end, and only once
         cli.ok("jobs", "--all")
     ended = [e for e in agentslog.parse((project / "agents.log").read_text()) if e.kind == "complete"]
