@@ -98,12 +98,60 @@ def version_of(binary: str) -> str:
 
 
 def require_version(binary: str) -> str:
-    """The version text of a codex new enough for codex-agent; MissingDependencyError otherwise."""
+    """The version text of a codex new enough for codex-agent; MissingDependencyError otherwise.
+
+    Running `codex --version` costs about 80 ms (node starts, then codex), on every `start`: a binary that
+    passed once is remembered by its file's identity (path, inode, size, mtime), which any upgrade changes."""
+    identity = _identity(binary)
+    known = _known_versions()
+    if identity is not None and isinstance(known.get(identity), str):
+        return str(known[identity])
     text = version_of(binary)
     problem = check_version(text)
     if problem is not None:
         raise MissingDependencyError(problem, "upgrade it: npm install -g @openai/codex@latest")
+    if identity is not None:
+        _remember_version(known, identity, text)
     return text
+
+
+VERSIONS_FILE = "codex-versions.json"
+KNOWN_VERSIONS_KEPT = 20
+
+
+def _versions_path() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "codex-agent" / VERSIONS_FILE
+
+
+def _identity(binary: str) -> str | None:
+    try:
+        info = os.stat(binary)
+    except OSError:
+        return None
+    return f"{os.path.realpath(binary)}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}"
+
+
+def _known_versions() -> dict[str, object]:
+    try:
+        with open(_versions_path(), "rb") as handle:
+            known = json.loads(handle.read(64 * 1024))
+    except (OSError, ValueError):
+        return {}
+    return known if isinstance(known, dict) else {}
+
+
+def _remember_version(known: dict[str, object], identity: str, text: str) -> None:
+    from codex_agent.safefs import write_private_file
+
+    kept = dict(list(known.items())[-(KNOWN_VERSIONS_KEPT - 1) :])
+    kept[identity] = text
+    path = _versions_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_private_file(path, json.dumps(kept).encode())
+    except OSError:
+        pass  # a cache: without it, the next start asks codex again
 
 
 def check_version(text: str) -> str | None:
