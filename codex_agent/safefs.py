@@ -69,23 +69,15 @@ def _check_fd(fd: int, path: Path, *, folder: bool) -> os.stat_result:
 
 def check_dir(path: Path) -> bool:
     """Is `path` a folder of ours (True), or missing (False)? Anything else (a symlink too) is refused."""
-    try:
-        info = os.lstat(path)
-    except FileNotFoundError:
-        return False
-    except OSError as exc:
-        raise os_error(exc, path, "look at") from None
-    if stat.S_ISLNK(info.st_mode):
-        raise refuse(path, "is a symlink, not a folder")
-    if not stat.S_ISDIR(info.st_mode):
-        raise refuse(path, "is not a folder")
-    if info.st_uid != os.geteuid():
-        raise refuse(path, f"belongs to another user (uid {info.st_uid}), not you (uid {os.geteuid()})")
-    return True
+    return _check_own(path, folder=True)
 
 
 def check_file(path: Path) -> bool:
     """Is `path` a regular file of ours (True), or missing (False)? Anything else is refused."""
+    return _check_own(path, folder=False)
+
+
+def _check_own(path: Path, *, folder: bool) -> bool:
     try:
         info = os.lstat(path)
     except FileNotFoundError:
@@ -93,9 +85,9 @@ def check_file(path: Path) -> bool:
     except OSError as exc:
         raise os_error(exc, path, "look at") from None
     if stat.S_ISLNK(info.st_mode):
-        raise refuse(path, "is a symlink")
-    if not stat.S_ISREG(info.st_mode):
-        raise refuse(path, "is not a regular file")
+        raise refuse(path, "is a symlink, not a folder" if folder else "is a symlink")
+    if not (stat.S_ISDIR if folder else stat.S_ISREG)(info.st_mode):
+        raise refuse(path, "is not a folder" if folder else "is not a regular file")
     if info.st_uid != os.geteuid():
         raise refuse(path, f"belongs to another user (uid {info.st_uid}), not you (uid {os.geteuid()})")
     return True
