@@ -128,3 +128,32 @@ def open_on_full_disk(db_path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(f"file:{db_path}?mode=ro&immutable=1", uri=True, isolation_level=None)
     db.execute("PRAGMA user_version").fetchone()
     return db
+
+
+WAL_SWITCH_FIRST_PAUSE_S = 0.005
+
+
+def use_wal(db: sqlite3.Connection) -> None:
+    """Put the database in WAL mode, also while others create it at the same moment.
+
+    Switching a new (rollback-journal) database to WAL needs it to itself, and SQLite answers "database is
+    locked" at once, without its busy handler, while another process writes it (switching it too, first):
+    back off as the busy handler would, up to the same limit, until the mode is WAL."""
+    import time
+
+    pause = WAL_SWITCH_FIRST_PAUSE_S
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            _back_off(pause)
+            pause = min(pause * 2, 0.1)
+
+
+def _back_off(seconds: float) -> None:
+    import time
+
+    time.sleep(seconds)  # a backoff on an error SQLite gives without waiting, not a wait for a state

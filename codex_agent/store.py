@@ -18,7 +18,14 @@ from typing import Any
 from codex_agent import safefs
 from codex_agent.errors import AmbiguousIdError, NotFoundError, StateError, UsageError
 from codex_agent.models import ID_LENGTH, SESSION_PREFIX, TERMINAL_STATUSES, Job, JobStatus, now_ms
-from codex_agent.state_db import DB_NAME, connect, low_on_space, open_on_full_disk, state_errors
+from codex_agent.state_db import (
+    DB_NAME,
+    connect,
+    low_on_space,
+    open_on_full_disk,
+    state_errors,
+    use_wal,
+)
 from codex_agent.store_schema import (
     COLUMN_COUNT,
     JOB_COLUMNS,
@@ -183,8 +190,7 @@ class Store(OtherTables):
                 f"({SCHEMA_VERSION})",
                 "upgrade codex-agent, or point CODEX_AGENT_STATE_DIR at another directory",
             )
-        if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-            db.execute("PRAGMA journal_mode = WAL")
+        use_wal(db)
         if version == SCHEMA_VERSION:
             return
         with self.transaction() as tx:

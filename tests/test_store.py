@@ -98,3 +98,34 @@ def test_many_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
     jobs = store.list_jobs()
     assert len(jobs) == 300
     assert len({job.id for job in jobs}) == 300
+
+
+def test_opening_a_database_another_process_is_creating_waits_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another starter's connection writes the brand-new database in rollback mode (as the first switch to
+    # WAL does): SQLite refuses the switch at once, without its busy handler. The open backs off instead.
+    from codex_agent import state_db
+
+    state = tmp_path / ".codex-agent"
+    state.mkdir(mode=0o700)
+    other = sqlite3.connect(state / "state.db", isolation_level=None)
+    other.execute("CREATE TABLE scratch (x)")
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO scratch VALUES (1)")
+    pauses: list[float] = []
+
+    def back_off(seconds: float) -> None:
+        pauses.append(seconds)
+        if len(pauses) == 2:
+            other.execute("COMMIT")  # the other process is done
+
+    monkeypatch.setattr(state_db, "_back_off", back_off)
+    store = Store.open(state, create=True)
+    try:
+        assert len(pauses) == 2
+        assert store._require_db().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert store.list_jobs(limit=None) == []
+    finally:
+        store.close()
+        other.close()
