@@ -12,12 +12,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from codex_agent import agentslog, procs
 from tests.helpers import CLI, REPO_ROOT, wait_for
 from tests.reliability.support import (
+    TERMINAL,
     Tally,
     check_listing,
     integrity,
@@ -83,9 +85,19 @@ def verify_state(cli: CLI, state_dir: Path, socket: str, tally: Tally) -> list[d
 def teardown_jobs(cli: CLI, socket: str) -> None:
     """End a batch: kill the tmux server (its jobs become lost), then remove every ended job."""
     subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, check=False)
-    listing = check_listing(cli.ok("jobs", "--json", "--all").out)
-    assert all(job["status"] in ("killed", "failed", "completed", "lost") for job in listing), listing
+    wait_all_ended(cli)
     cli.ok("clean", "--older-than", "0s")
+
+
+def wait_all_ended(cli: CLI) -> list[dict[str, Any]]:
+    """Every job ended: a keeper that outlived its session reads `running` until it has closed the job
+    (stopped codex, written agents.log), then records the end; a job without a keeper is recorded `lost`."""
+
+    def ended() -> list[dict[str, Any]] | None:
+        listing = check_listing(cli.ok("jobs", "--json", "--all").out)
+        return listing if all(job["status"] in TERMINAL for job in listing) else None
+
+    return wait_for(ended, timeout=60, what="every job to end")
 
 
 @pytest.mark.parametrize("kind", ["codex", "command"])
@@ -280,7 +292,7 @@ def test_tmux_server_killed_makes_every_job_lost(cli: CLI, project: Path, tmux_s
     command = cli.ok("exec", "start", "--cmd", "sleep 300").out.strip()
     cli.wait_status(tui["id"], ["idle"])
     subprocess.run(["tmux", "-L", tmux_socket, "kill-server"], check=True)
-    listing = check_listing(cli.ok("jobs", "--json", "--all").out)
+    listing = wait_all_ended(cli)
     assert {job["id"]: job["status"] for job in listing} == {tui["id"]: "lost", command: "lost"}
     # Recorded by the keeper as its session went (SIGHUP), or by this read when the keeper could not.
     assert all("session" in job["error"] for job in listing), listing
