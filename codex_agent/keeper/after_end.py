@@ -26,7 +26,7 @@ def close(recorder: Recorder, ending: Ending, env: dict[str, str] | None) -> Job
     current = recorder.store.get_job(recorder.job_id)
     if current.status.is_terminal:
         return current  # whoever recorded the end did what follows
-    closing = recorder.trusted(recorder.closing(ending))
+    closing = recorder.trusted(recorder.closing(current, ending))
     _step(recorder, "log", agentslog.record_completion, recorder.store, project_root_of(closing), closing)
     _step(recorder, "claims", claims.release, recorder.store, closing.id)
     if closing.attrs.get("worktree"):

@@ -168,10 +168,11 @@ class Recorder:
         self.update(change)
         self.event("stalled", {"quiet_s": int(quiet_s)})
 
-    def closing(self, ending: Ending) -> Job:
-        """The record as `ended(ending)` will write it, not saved: what is done before the end is recorded
-        (agents.log, claims, the worktree commit) reads from this, so that it is true when a waiter wakes."""
-        job = self.store.get_job(self.job_id)
+    @staticmethod
+    def closing(job: Job, ending: Ending) -> Job:
+        """`job` (a fresh read) as `ended(ending)` will write it, not saved: what is done before the end
+        is recorded (agents.log, claims, the worktree commit) reads from this, so it is true when a waiter
+        wakes."""
         _apply_ending(job, ending)
         return job
 
